@@ -1,0 +1,129 @@
+"""The job API as plain functions: what both HTTP surfaces call.
+
+`api/jobs.py` wraps these with `frappe.whitelist` inside a bench; the standalone server routes the
+same URLs (`/api/method/dartwing.dartwing_core.api.jobs.<name>`) to them. Arguments arrive as HTTP
+gives them (strings, JSON text) and the engine validates them; results are JSON-ready apart from
+datetimes, which each transport serialises. Nothing here commits except cancel and retry, which
+are actions that commit their own work: the transport commits after a successful call and rolls
+back after an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dartwing.dartwing_core.background_jobs import get_job_history as _history
+from dartwing.dartwing_core.background_jobs import get_job_status as _status
+from dartwing.dartwing_core.background_jobs import list_jobs as _list
+from dartwing.dartwing_core.background_jobs import submit_job as _submit
+from dartwing.dartwing_core.background_jobs import tenancy
+from dartwing.dartwing_core.background_jobs.errors import InvalidInputError
+from dartwing.dartwing_core.background_jobs.events import org_room
+from dartwing.dartwing_core.background_jobs.metrics import get_job_metrics as _metrics
+from dartwing.dartwing_core.background_jobs.operations import cancel_job as _cancel
+from dartwing.dartwing_core.background_jobs.operations import delete_job as _delete
+from dartwing.dartwing_core.background_jobs.operations import retry_job as _retry
+from dartwing.dartwing_core.background_jobs.runtime import get_runtime
+
+# Every endpoint, with the HTTP methods Frappe allows for it (whitelist(methods=...)).
+ENDPOINTS: dict[str, tuple[str, ...]] = {
+    "submit_job": ("POST",),
+    "get_job_status": ("GET", "POST"),
+    "list_jobs": ("GET", "POST"),
+    "cancel_job": ("POST",),
+    "retry_job": ("POST",),
+    "delete_job": ("POST",),
+    "get_job_metrics": ("GET", "POST"),
+    "get_job_history": ("GET", "POST"),
+    "check_realtime_room": ("GET", "POST"),
+}
+
+
+def submit_job(
+    job_type=None,
+    organization=None,
+    parameters=None,
+    priority=None,
+    depends_on=None,
+    timeout=None,
+    max_retries=None,
+) -> dict[str, Any]:
+    """Submit a job; it is queued when the request commits."""
+    job = _submit(
+        job_type,
+        organization,
+        parameters,
+        priority=priority,
+        depends_on=depends_on or None,
+        timeout=timeout,
+        max_retries=max_retries,
+    )
+    return {"job_id": job.name, "status": job.status, "message": "Job submitted successfully"}
+
+
+def get_job_status(job_id=None) -> dict[str, Any]:
+    """Status, progress and result of one job."""
+    return _status(job_id)
+
+
+def list_jobs(organization=None, status=None, job_type=None, limit=20, start=0) -> list[dict[str, Any]]:
+    """Jobs the caller may see, newest first, with optional filters."""
+    return _list(
+        organization=organization or None,
+        status=status or None,
+        job_type=job_type or None,
+        limit=limit if limit not in (None, "") else 20,
+        start=start if start not in (None, "") else 0,
+    )
+
+
+def cancel_job(job_id=None, force=None) -> dict[str, Any]:
+    """Cancel a job (Running jobs stop at their next checkpoint)."""
+    view = _cancel(job_id, force=_flag("force", force))
+    return {"job_id": view.job_id, "status": view.status, "cancel_requested": view.cancel_requested}
+
+
+def retry_job(job_id=None) -> dict[str, Any]:
+    """Put a Dead Letter, Failed, Timed Out or Canceled job back in the queue (administrators)."""
+    view = _retry(job_id)
+    return {"job_id": view.job_id, "status": view.status, "retry_count": view.retry_count}
+
+
+def delete_job(job_id=None) -> dict[str, Any]:
+    """Delete a finished job and its history (administrators; the dead letter queue's Delete)."""
+    return _delete(job_id)
+
+
+def get_job_metrics(organization=None) -> dict[str, Any]:
+    """Counts, queue depth, processing times and rates for the caller's organizations."""
+    return _metrics(organization or None)
+
+
+def get_job_history(job_id=None) -> list[dict[str, Any]]:
+    """Every status transition of a job, oldest first."""
+    return _history(job_id)
+
+
+def check_realtime_room(room=None) -> dict[str, Any]:
+    """Who the caller is, and whether they may join `room` (`org:<organization>`): the realtime
+    gateway asks this with the client's own credentials before admitting it to a room."""
+    rt = get_runtime()
+    user = rt.current_user()
+    allowed, reason = False, None
+    if room is not None:
+        if not isinstance(room, str) or not room.startswith("org:") or len(room) > 144:
+            reason = "only rooms named org:<organization> can be joined"
+        else:
+            organization = room[len("org:") :]
+            allowed = tenancy.can_access(rt, user, organization) and org_room(organization) == room
+            reason = None if allowed else f"not an active member of {organization}"
+    rt.rollback()
+    return {"user": user, "room": room, "allowed": allowed, "reason": reason}
+
+
+def _flag(name: str, value: Any) -> bool:
+    if value in (None, "", 0, "0", False, "false", "False"):
+        return False
+    if value in (1, "1", True, "true", "True"):
+        return True
+    raise InvalidInputError(f"{name} must be 0/1 or true/false")

@@ -1,0 +1,79 @@
+"""JobContext: what a handler gets — its parameters, progress reporting, cancel checkpoints, a logger."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import schema
+from .events import ProgressThrottle, publish_progress
+from .failures import JobCanceled
+from .records import loads, update_own_attempt
+from .runtime import Runtime
+from .status import JobStatus
+
+
+class LeaseLost(JobCanceled):
+    """This attempt no longer owns the job (canceled by force, or recovered after a missed heartbeat)."""
+
+
+class JobContext:
+    """Handed to every handler. Progress writes commit on their own, so a crash keeps the last value."""
+
+    def __init__(self, rt: Runtime, job: dict[str, Any], attempt: int, *, throttle_seconds: float):
+        self._rt = rt
+        self.job_name: str = job["name"]
+        self.job_type: str = job["job_type"]
+        self.organization: str = job["organization"]
+        self.attempt = attempt
+        self.parameters: dict[str, Any] = loads(job.get("parameters")) or {}
+        self.logger = logging.LoggerAdapter(
+            logging.getLogger(f"dartwing.job.{self.job_type}"), {"job": self.job_name, "attempt": attempt}
+        )
+        self._throttle = ProgressThrottle(throttle_seconds)
+
+    @property
+    def job_id(self) -> str:
+        return self.job_name
+
+    def update_progress(self, percent: float, message: str | None = None) -> None:
+        """Record and publish progress (throttled); raises JobCanceled if cancellation was requested."""
+        if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 <= percent <= 100:
+            raise ValueError(f"progress must be a number from 0 to 100, got {percent!r}")
+        if not self._throttle.allow(percent):
+            return
+        rt, bj = self._rt, schema.background_job
+        now = rt.now()
+        fields = {"progress": percent, "progress_message": message, "heartbeat_at": now, "modified": now}
+        if not update_own_attempt(rt, self.job_name, self.attempt, **fields):
+            rt.rollback()
+            raise LeaseLost(f"attempt {self.attempt} of {self.job_name} no longer owns the job")
+        cancel_requested = rt.execute(
+            sa.select(bj.c.cancel_requested).where(bj.c.name == self.job_name)
+        ).scalar()
+        publish_progress(
+            rt,
+            job_id=self.job_name,
+            organization=self.organization,
+            status=JobStatus.RUNNING.value,
+            progress=percent,
+            progress_message=message,
+            updated_at=now,
+        )
+        rt.commit()
+        if cancel_requested:
+            raise JobCanceled("Canceled at a progress checkpoint")
+
+    def check_cancel(self) -> None:
+        """A cancel checkpoint: raises JobCanceled if cancellation was requested or the job was taken away."""
+        bj = schema.background_job
+        row = self._rt.execute(
+            sa.select(bj.c.status, bj.c.attempt, bj.c.cancel_requested).where(bj.c.name == self.job_name)
+        ).first()
+        self._rt.commit()
+        if row is None or int(row["attempt"]) != self.attempt or row["status"] != JobStatus.RUNNING.value:
+            raise LeaseLost(f"attempt {self.attempt} of {self.job_name} no longer owns the job")
+        if row["cancel_requested"]:
+            raise JobCanceled("Canceled at a checkpoint")

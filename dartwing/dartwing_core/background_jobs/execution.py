@@ -1,0 +1,178 @@
+"""The worker side: claim a job, run its handler with a JobContext, record the outcome.
+
+`run_job` is the function every RQ message names. It does nothing unless its compare-and-set claim
+(Queued → Running on the attempt the message carries) succeeds, so a duplicate delivery or a
+canceled job is a no-op. Every later write is fenced by the claimed attempt.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from .context import JobContext
+from .failures import ErrorType, JobCanceled, classify
+from .hashing import canonical_json
+from .heartbeat import Heartbeat
+from .lifecycle import transition
+from .outcomes import fail, finish
+from .records import JobRecord, fetch_job, fetch_job_type
+from .runtime import Runtime, get_runtime
+from .settings import settings
+from .status import JobStatus
+
+log = logging.getLogger(__name__)
+
+_handlers: dict[str, Callable[[JobContext], Any]] = {}
+
+
+def resolve_handler(dotted_path: str) -> Callable[[JobContext], Any]:
+    """Import `package.module.function` once per process; raise ImportError/TypeError if unusable."""
+    handler = _handlers.get(dotted_path)
+    if handler is None:
+        module_path, _, attr = dotted_path.rpartition(".")
+        if not module_path:
+            raise ImportError(f"handler_method {dotted_path!r} is not a dotted path")
+        handler = getattr(importlib.import_module(module_path), attr, None)
+        if not callable(handler):
+            raise TypeError(f"handler_method {dotted_path!r} does not name a callable")
+        _handlers[dotted_path] = handler
+    return handler
+
+
+def worker_identity() -> str:
+    try:
+        from rq import get_current_job
+
+        current = get_current_job()
+    except Exception:  # outside an RQ worker (tests calling run_job directly)
+        current = None
+    name = getattr(current, "worker_name", None)
+    return name or f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_job(background_job: str, attempt: int) -> str:
+    """RQ entry point. Returns the final status (informational: the row is the truth).
+
+    The argument names avoid `job_name`/`job_id`, which `frappe.enqueue` keeps for itself.
+    """
+    rt = get_runtime()
+    job = _claim(rt, background_job, int(attempt))
+    if job is None:
+        return "not claimed"
+    claimed_attempt = job["attempt"]
+    started = time.monotonic()
+    previous_user = rt.current_user()
+    rt.set_user(job["owner"] or previous_user)
+    try:
+        return _run_claimed(rt, job, claimed_attempt, started)
+    finally:
+        rt.set_user(previous_user)
+
+
+def _claim(rt: Runtime, job_name: str, attempt: int) -> JobRecord | None:
+    job = fetch_job(rt, job_name)
+    if job is None or job["status"] != JobStatus.QUEUED.value or int(job["attempt"]) != attempt:
+        rt.rollback()
+        log.info(
+            "job %s attempt %s not claimable (%s); message dropped", job_name, attempt, job and job["status"]
+        )
+        return None
+    now = rt.now()
+    values = {
+        "attempt": attempt + 1,
+        "worker": worker_identity(),
+        "started_at": now,
+        "heartbeat_at": now,
+        "completed_at": None,
+        "cancel_requested": 0,
+    }
+    if not transition(rt, job, JobStatus.RUNNING, values=values, fence_attempt=attempt):
+        rt.rollback()
+        return None
+    rt.commit()
+    return job
+
+
+def _run_claimed(rt: Runtime, job: JobRecord, attempt: int, started: float) -> str:
+    try:
+        jt = fetch_job_type(rt, job["job_type"])
+        rt.commit()
+        if jt is None:
+            raise LookupError(f"Job type {job['job_type']} no longer exists")
+        handler = resolve_handler(jt["handler_method"])
+        cfg = settings()
+        context = JobContext(rt, job, attempt, throttle_seconds=cfg.progress_throttle_seconds)
+        with Heartbeat(rt, job["name"], attempt, cfg.heartbeat_seconds):
+            result = handler(context)
+    except BaseException as exc:  # noqa: BLE001 - every outcome must be recorded, then re-raised if fatal
+        rt.rollback()
+        status = _record_failure(rt, job, attempt, exc, started)
+        if not isinstance(exc, Exception) and not _is_rq_timeout(exc):
+            raise
+        return status
+    return _record_success(rt, job, attempt, result, started)
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _record_success(rt: Runtime, job: JobRecord, attempt: int, result: Any, started: float) -> str:
+    if result is not None and not isinstance(result, dict):
+        result = {"value": result}
+    output_reference = (result or {}).get("output_reference")
+    values = {
+        "progress": 100,
+        "completed_at": rt.now(),
+        "result": _json_or_none(result),
+        "output_reference": None if output_reference is None else str(output_reference),
+        "error_type": None,
+        "error_message": None,
+        "traceback": None,
+        "next_retry_at": None,
+    }
+    return finish(
+        rt, job, attempt, JobStatus.COMPLETED, values, "Completed", duration_ms=_elapsed_ms(started)
+    )
+
+
+def _record_failure(rt: Runtime, job: JobRecord, attempt: int, exc: BaseException, started: float) -> str:
+    if isinstance(exc, JobCanceled):
+        values = {"completed_at": rt.now()}
+        return finish(
+            rt,
+            job,
+            attempt,
+            JobStatus.CANCELED,
+            values,
+            str(exc) or "Canceled",
+            duration_ms=_elapsed_ms(started),
+        )
+    return fail(
+        rt,
+        job,
+        attempt,
+        error_type=ErrorType.TIMEOUT if _is_rq_timeout(exc) else classify(exc),
+        error_message=f"{type(exc).__name__}: {exc}",
+        traceback_text="".join(traceback.format_exception(exc)),
+        duration_ms=_elapsed_ms(started),
+    )
+
+
+def _is_rq_timeout(exc: BaseException) -> bool:
+    try:
+        from rq.timeouts import JobTimeoutException
+    except ImportError:  # pragma: no cover - rq is a base dependency
+        return False
+    return isinstance(exc, JobTimeoutException)
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else canonical_json(value)

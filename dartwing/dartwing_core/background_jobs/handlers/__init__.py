@@ -1,0 +1,1 @@
+"""Built-in job handlers: examples for the demo and tests."""

@@ -1,0 +1,101 @@
+"""Recording how an attempt ended, and the retry policy that decides what happens next.
+
+Used by the worker when a handler returns or raises, and by the orphan sweep when a worker died.
+Every write is fenced by the attempt: if a newer attempt (or a cancel) took the job, the outcome of
+the old one is discarded rather than written over the new state.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .failures import ErrorType, backoff_delay
+from .lifecycle import transition
+from .records import JobRecord, fetch_job
+from .runtime import Runtime
+from .settings import settings
+from .status import JobStatus
+
+log = logging.getLogger(__name__)
+
+
+def finish(
+    rt: Runtime,
+    job: JobRecord,
+    attempt: int,
+    to_status: JobStatus,
+    values: dict[str, Any],
+    message: str,
+    *,
+    duration_ms: int = 0,
+    commit: bool = True,
+) -> str:
+    """Move the job out of Running for `attempt`; returns the status the job is in afterwards."""
+    current = fetch_job(rt, job["name"])
+    if current is None or int(current["attempt"]) != attempt or current["status"] != JobStatus.RUNNING.value:
+        rt.rollback()
+        log.warning("job %s attempt %s lost its lease; outcome %s discarded", job["name"], attempt, to_status)
+        return current["status"] if current else "missing"
+    job.update(current)
+    if not transition(
+        rt, job, to_status, values=values, fence_attempt=attempt, message=message, duration_ms=duration_ms
+    ):
+        rt.rollback()
+        return fetch_job(rt, job["name"])["status"]
+    if commit:
+        rt.commit()
+    return to_status.value
+
+
+def fail(
+    rt: Runtime,
+    job: JobRecord,
+    attempt: int,
+    *,
+    error_type: ErrorType,
+    error_message: str,
+    traceback_text: str | None = None,
+    duration_ms: int = 0,
+) -> str:
+    """Record a failed attempt: Failed/Timed Out with a planned retry, or on to Dead Letter.
+
+    A permanent error, or a failure with `retry_count == max_retries` (so a job runs at most
+    max_retries + 1 times), goes to Dead Letter in the same transaction.
+    """
+    values: dict[str, Any] = {
+        "error_type": error_type.value,
+        "error_message": error_message[:2000],
+        "traceback": traceback_text[-20000:] if traceback_text else None,
+    }
+    retry = error_type is not ErrorType.PERMANENT and int(job["retry_count"]) < int(job["max_retries"])
+    if retry:
+        cfg = settings()
+        delay = backoff_delay(
+            int(job["retry_count"]),
+            base_seconds=cfg.backoff_base_seconds,
+            cap_seconds=cfg.backoff_cap_seconds,
+        )
+        values["next_retry_at"] = rt.now() + delay
+        values["retry_count"] = int(job["retry_count"]) + 1
+        message = (
+            f"{error_type.value} error; retry {values['retry_count']} of {job['max_retries']}"
+            f" in {delay.total_seconds():.1f}s"
+        )
+    else:
+        values["next_retry_at"] = None
+        message = "Permanent error" if error_type is ErrorType.PERMANENT else "Retries exhausted"
+    failed_status = JobStatus.TIMED_OUT if error_type is ErrorType.TIMEOUT else JobStatus.FAILED
+    status = finish(rt, job, attempt, failed_status, values, message, duration_ms=duration_ms, commit=retry)
+    if retry or status != failed_status.value:
+        return status
+    transition(
+        rt,
+        job,
+        JobStatus.DEAD_LETTER,
+        values={"completed_at": rt.now()},
+        fence_attempt=attempt,
+        message=message,
+    )
+    rt.commit()
+    return job["status"]

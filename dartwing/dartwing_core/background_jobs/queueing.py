@@ -1,0 +1,68 @@
+"""Handing jobs to RQ: Queued in the database first, then one RQ message after the commit.
+
+The row is the truth and RQ is the transport: the transition to Queued commits before the message is
+sent, so a worker never sees a message whose row is not Queued yet. A crash in between leaves a
+Queued row with no message, which the minute sweep re-sends; the RQ job id is derived from name and
+attempt, so sending twice is harmless (the worker's claim is a compare-and-set).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .lifecycle import transition
+from .runtime import Runtime
+from .status import JobStatus, Priority
+
+RUN_JOB = "dartwing.dartwing_core.background_jobs.execution.run_job"
+
+
+def rq_job_id(job_name: str, attempt: int) -> str:
+    return f"{job_name}-{attempt}"
+
+
+def queue_for(job: dict[str, Any], job_type: dict[str, Any] | None = None) -> Priority:
+    """The priority queue a job goes to: its Job Type's fixed queue, else its own priority."""
+    override = (job_type or {}).get("queue")
+    return Priority(override or job["priority"] or Priority.NORMAL)
+
+
+def send(rt: Runtime, job: dict[str, Any], queue: Priority) -> bool:
+    """Put the RQ message for the job's current attempt on its queue (no database write).
+
+    A failure is logged, not raised: the row is already Queued and committed, and the minute sweep
+    re-sends Queued jobs that RQ does not hold.
+    """
+    attempt = int(job.get("attempt") or 0)
+    try:
+        rt.enqueue(
+            queue.value,
+            rq_job_id(job["name"], attempt),
+            {"background_job": job["name"], "attempt": attempt},
+            int(job["timeout"]),
+        )
+    except Exception as exc:  # noqa: BLE001 - any transport error leaves the job to the sweep
+        rt.log_error(
+            "Dartwing enqueue failed", f"{job['name']} attempt {attempt}: {exc!r}; the sweep will resend it"
+        )
+        return False
+    return True
+
+
+def mark_queued(rt: Runtime, job: dict[str, Any], queue: Priority, *, message: str | None = None) -> bool:
+    """Move the job to Queued in the current transaction; its RQ message goes out after the commit."""
+    attempt = int(job.get("attempt") or 0)
+    values = {"queued_at": rt.now(), "rq_job_id": rq_job_id(job["name"], attempt), "next_retry_at": None}
+    if not transition(rt, job, JobStatus.QUEUED, values=values, message=message):
+        return False
+    rt.after_commit(lambda: send(rt, job, queue))
+    return True
+
+
+def queue_and_send(rt: Runtime, job: dict[str, Any], queue: Priority, *, message: str | None = None) -> bool:
+    """`mark_queued` in a transaction of its own, committed (which sends the message)."""
+    if not mark_queued(rt, job, queue, message=message):
+        rt.rollback()
+        return False
+    rt.commit()
+    return True

@@ -1,0 +1,137 @@
+"""The Runtime seam: everything the engine needs from its host, and nothing more.
+
+The engine (this package) never imports frappe at module level. It builds SQLAlchemy Core statements
+against `schema` tables and hands them to the runtime, which runs them in the *caller's* transaction:
+inside a bench that is `frappe.db`; standalone it is a SQLAlchemy connection. Side effects that must
+wait for a commit (RQ enqueue, realtime publish) go through `after_commit`, so nothing escapes a
+transaction that rolls back.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass
+class ExecResult:
+    """Rows (as dicts) and the matched-row count of one statement, the same shape in both runtimes."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    rowcount: int = 0
+
+    def first(self) -> dict[str, Any] | None:
+        return self.rows[0] if self.rows else None
+
+    def scalar(self) -> Any:
+        return next(iter(self.rows[0].values())) if self.rows else None
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.rows)
+
+
+@runtime_checkable
+class Runtime(Protocol):
+    """What a host provides. Method names say which side of a commit they act on."""
+
+    # --- database, in the caller's transaction -------------------------------------------------
+    def execute(self, statement: Any) -> ExecResult:
+        """Run one SQLAlchemy Core statement with bound parameters; never commits."""
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A savepoint that is rolled back (and the error re-raised) if the block raises."""
+
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        """True when `exc` is the database rejecting a duplicate value on a unique index."""
+
+    def commit(self) -> None:
+        """Commit the current transaction, then run the after-commit callbacks in order."""
+
+    def rollback(self) -> None:
+        """Roll back and drop the after-commit callbacks."""
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the current transaction commits; never if it rolls back."""
+
+    def make_name(self, series: str) -> str:
+        """Next name of a naming series such as `JOB-.YYYY.-.#####`, unique under concurrency."""
+
+    def next_autoincrement(self, doctype: str) -> int | None:
+        """Name for a new row of an `autoincrement` DocType, or None when the database assigns it."""
+
+    def now(self) -> datetime:
+        """The current time as the database stores it (naive)."""
+
+    def background_session(self) -> AbstractContextManager[None]:
+        """Database access for a helper thread of this process (the heartbeat), closed at exit."""
+
+    # --- identity ------------------------------------------------------------------------------
+    def current_user(self) -> str:
+        """The user the current request, command or job acts as."""
+
+    def set_user(self, user: str) -> None:
+        """Act as `user` from now on (the worker sets the job's owner)."""
+
+    def user_roles(self, user: str) -> set[str]:
+        """Roles of `user`; administrators are recognised by these."""
+
+    # --- transport, after commit ---------------------------------------------------------------
+    def enqueue(self, queue: str, job_id: str, kwargs: dict[str, Any], timeout: int) -> None:
+        """Hand a job message to RQ now (callers run this after commit). Idempotent by `job_id`."""
+
+    def message_pending(self, job_id: str) -> bool:
+        """True while RQ still holds message `job_id` for delivery (waiting or being started)."""
+
+    def remove_message(self, job_id: str) -> None:
+        """Delete the RQ message `job_id` if it is still waiting (a canceled job's)."""
+
+    def stop_running(self, job_id: str) -> None:
+        """Ask RQ to stop the running RQ job `job_id` (forced cancel; forking workers only)."""
+
+    def publish_realtime(self, event: str, message: dict[str, Any], room: str) -> None:
+        """Publish `{event, message, room}` on the Redis `events` channel after the current commit."""
+
+    def log_error(self, title: str, message: str) -> None:
+        """Record an operator-visible error (Frappe's Error Log, or the process log)."""
+
+
+_current: contextvars.ContextVar[Runtime | None] = contextvars.ContextVar("dartwing_runtime", default=None)
+_process_default: Runtime | None = None
+
+
+def set_runtime(runtime: Runtime | None, *, process_default: bool = True) -> None:
+    """Install `runtime` for this process (or only for the current context)."""
+    global _process_default
+    if process_default:
+        _process_default = runtime
+    _current.set(runtime)
+
+
+def get_runtime() -> Runtime:
+    """The runtime to use: the installed one, or Frappe's when running inside a site context."""
+    runtime = _current.get() or _process_default
+    if runtime is not None:
+        return runtime
+    frappe_runtime = _frappe_runtime_if_in_site()
+    if frappe_runtime is not None:
+        return frappe_runtime
+    raise RuntimeError(
+        "No Dartwing runtime: inside a bench the Frappe runtime is used automatically; "
+        "standalone, call dartwing.dartwing_core.standalone.configure() or use the dartwing-jobs CLI"
+    )
+
+
+def _frappe_runtime_if_in_site() -> Runtime | None:
+    try:
+        import frappe
+    except ImportError:
+        return None
+    if not getattr(frappe.local, "site", None):
+        return None
+    from dartwing.dartwing_core.frappe_runtime import FrappeRuntime
+
+    return FrappeRuntime()

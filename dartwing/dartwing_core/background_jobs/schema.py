@@ -1,0 +1,176 @@
+"""The database schema, read from the DocType JSON files (the single source).
+
+Both runtimes build their SQL from the SQLAlchemy Core tables defined here: the Frappe runtime compiles
+them to MariaDB SQL with bound parameters and runs them through `frappe.db.sql`; the standalone runtime
+creates the tables and runs them itself. Column types follow Frappe v15's MariaDB type map, so a row
+written by one runtime is readable by the other.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+DOCTYPE_DIR = Path(__file__).resolve().parent.parent / "doctype"
+
+# Frappe v15 fieldtypes that hold no column (layout and buttons).
+NO_COLUMN_FIELDTYPES = frozenset(
+    {
+        "Section Break",
+        "Column Break",
+        "Tab Break",
+        "HTML",
+        "Button",
+        "Image",
+        "Fold",
+        "Heading",
+        "Table",
+        "Table MultiSelect",
+    }
+)
+
+VARCHAR_LEN = 140
+
+
+def datetime_type() -> sa.types.TypeEngine:
+    return sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+def _longtext() -> sa.types.TypeEngine:
+    return sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+
+
+def _decimal() -> sa.types.TypeEngine:
+    return sa.Numeric(21, 9, asdecimal=False)
+
+
+# fieldtype -> (column type factory, NOT NULL with a numeric default?) as Frappe v15 maps them on MariaDB.
+_TYPE_MAP = {
+    "Data": lambda df: sa.String(int(df.get("length") or VARCHAR_LEN)),
+    "Link": lambda df: sa.String(VARCHAR_LEN),
+    "Dynamic Link": lambda df: sa.String(VARCHAR_LEN),
+    "Select": lambda df: sa.String(VARCHAR_LEN),
+    "Read Only": lambda df: sa.String(VARCHAR_LEN),
+    "Phone": lambda df: sa.String(VARCHAR_LEN),
+    "Color": lambda df: sa.String(VARCHAR_LEN),
+    "Autocomplete": lambda df: sa.String(VARCHAR_LEN),
+    "Int": lambda df: sa.BigInteger() if int(df.get("length") or 0) > 11 else sa.Integer(),
+    "Long Int": lambda df: sa.BigInteger(),
+    "Check": lambda df: sa.SmallInteger(),
+    "Float": lambda df: _decimal(),
+    "Currency": lambda df: _decimal(),
+    "Percent": lambda df: _decimal(),
+    "Duration": lambda df: _decimal(),
+    "Date": lambda df: sa.Date(),
+    "Datetime": lambda df: datetime_type(),
+    "Time": lambda df: sa.Time(),
+    "Small Text": lambda df: sa.Text(),
+    "Text": lambda df: sa.Text(),
+    "Password": lambda df: sa.Text(),
+    "Attach": lambda df: sa.Text(),
+    "Attach Image": lambda df: sa.Text(),
+    "Long Text": lambda df: _longtext(),
+    "Code": lambda df: _longtext(),
+    "Text Editor": lambda df: _longtext(),
+    "Markdown Editor": lambda df: _longtext(),
+    "HTML Editor": lambda df: _longtext(),
+    "JSON": lambda df: _longtext(),
+}
+_NUMERIC_NOT_NULL = frozenset({"Int", "Long Int", "Check", "Float", "Currency", "Percent"})
+
+# Composite indexes. Frappe DocType JSON has no key for them, so this list is the one place they live:
+# `on_doctype_update` applies it in a bench and the standalone DDL applies it here.
+INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "Background Job": (
+        ("status", "next_retry_at"),
+        ("status", "modified"),
+        ("organization", "status"),
+        ("organization", "creation"),
+        ("depends_on",),
+    ),
+    "Job Execution Log": (
+        ("background_job", "timestamp"),
+        ("organization", "timestamp"),
+    ),
+    "Org Member": (("person", "organization", "status"),),
+}
+
+JOB_DOCTYPES = ("Background Job", "Job Type", "Job Execution Log", "Organization", "Person", "Org Member")
+
+
+def index_name(columns: tuple[str, ...]) -> str:
+    """Frappe-style index name for a column tuple (stable, so re-applying is a no-op)."""
+    return "_".join(columns) + "_index"
+
+
+def scrub(doctype: str) -> str:
+    return doctype.lower().replace(" ", "_")
+
+
+@cache
+def load_doctype(doctype: str) -> dict:
+    """The parsed DocType JSON of one of this app's DocTypes."""
+    path = DOCTYPE_DIR / scrub(doctype) / f"{scrub(doctype)}.json"
+    return json.loads(path.read_text())
+
+
+def table_name(doctype: str) -> str:
+    return f"tab{doctype}"
+
+
+def _standard_columns(meta: dict) -> list[sa.Column]:
+    if meta.get("autoname") == "autoincrement":
+        name = sa.Column(
+            "name", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+        )
+    else:
+        name = sa.Column("name", sa.String(VARCHAR_LEN), primary_key=True)
+    return [
+        name,
+        sa.Column("creation", datetime_type(), index=True),
+        sa.Column("modified", datetime_type()),
+        sa.Column("modified_by", sa.String(VARCHAR_LEN)),
+        sa.Column("owner", sa.String(VARCHAR_LEN)),
+        sa.Column("docstatus", sa.SmallInteger(), nullable=False, server_default="0"),
+        sa.Column("idx", sa.Integer(), nullable=False, server_default="0"),
+    ]
+
+
+def _field_column(df: dict) -> sa.Column:
+    fieldtype = df["fieldtype"]
+    coltype = _TYPE_MAP[fieldtype](df)
+    default = df.get("default")
+    if fieldtype in _NUMERIC_NOT_NULL:
+        number = float(default or 0)
+        text = str(int(number)) if number.is_integer() else str(number)
+        return sa.Column(df["fieldname"], coltype, nullable=False, server_default=text)
+    server_default = (
+        default if default not in (None, "") and not str(default).startswith(("__", ":")) else None
+    )
+    return sa.Column(
+        df["fieldname"], coltype, nullable=True, server_default=server_default, unique=bool(df.get("unique"))
+    )
+
+
+def _build_table(metadata: sa.MetaData, doctype: str) -> sa.Table:
+    meta = load_doctype(doctype)
+    columns = _standard_columns(meta)
+    columns += [_field_column(df) for df in meta["fields"] if df["fieldtype"] not in NO_COLUMN_FIELDTYPES]
+    table = sa.Table(table_name(doctype), metadata, *columns)
+    for cols in INDEXES.get(doctype, ()):
+        sa.Index(index_name(cols), *(table.c[c] for c in cols))
+    return table
+
+
+metadata = sa.MetaData()
+
+background_job = _build_table(metadata, "Background Job")
+job_type = _build_table(metadata, "Job Type")
+job_execution_log = _build_table(metadata, "Job Execution Log")
+organization = _build_table(metadata, "Organization")
+person = _build_table(metadata, "Person")
+org_member = _build_table(metadata, "Org Member")

@@ -1,0 +1,53 @@
+"""Engine tunables, read from the environment so both runtimes and every process agree.
+
+Inside a bench the same names can be set in the bench's environment (e.g. in the Procfile line of
+the workers); defaults are the production values of DESIGN.md §4.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    backoff_base_seconds: float
+    backoff_cap_seconds: float
+    progress_throttle_seconds: float
+    heartbeat_seconds: float
+    orphan_after_seconds: float
+    outbox_grace_seconds: float
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            backoff_base_seconds=_number("DARTWING_BACKOFF_BASE_SECONDS", 60),
+            backoff_cap_seconds=_number("DARTWING_BACKOFF_CAP_SECONDS", 16 * 60),
+            progress_throttle_seconds=_number("DARTWING_PROGRESS_THROTTLE_SECONDS", 0.25),
+            # A running job's row gets heartbeat_at every heartbeat_seconds; the minute sweep treats
+            # a Running job silent for orphan_after_seconds as orphaned (worker died).
+            heartbeat_seconds=_number("DARTWING_HEARTBEAT_SECONDS", 10),
+            orphan_after_seconds=_number("DARTWING_ORPHAN_AFTER_SECONDS", 45),
+            # Pending/Queued rows younger than this are left alone by the outbox sweep: their
+            # after-commit hand-off may still be in flight.
+            outbox_grace_seconds=_number("DARTWING_OUTBOX_GRACE_SECONDS", 30),
+        )
+
+
+def settings() -> Settings:
+    """Current settings (read each call: cheap, and tests may change the environment)."""
+    return Settings.from_env()

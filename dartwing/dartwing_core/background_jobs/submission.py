@@ -1,0 +1,210 @@
+"""submit_job: validate everything, insert the row in the caller's transaction, queue after commit.
+
+Nothing here commits. Every check runs before the first write, so a rejected submit leaves the
+database and Redis exactly as they were. Dedup is atomic through the unique `job_hash` column:
+the database, not a read-then-insert, decides which of two identical submits wins.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import schema, tenancy
+from .errors import DuplicateJobError, InvalidInputError, NotPermittedError
+from .hashing import canonical_json, parameters_hash
+from .lifecycle import write_log
+from .records import JobRecord, fetch_job, fetch_job_type
+from .release import try_release
+from .runtime import Runtime, get_runtime
+from .status import TERMINAL, JobStatus, parse_priority
+
+JOB_NAMING_SERIES = "JOB-.YYYY.-.#####"
+MAX_PARAMETERS_BYTES = 64 * 1024
+MAX_TIMEOUT_SECONDS = 24 * 3600
+MAX_RETRIES_LIMIT = 25
+_DEDUP_ATTEMPTS = 3
+
+
+def submit_job(
+    job_type: str,
+    organization: str,
+    parameters: dict[str, Any] | str | None = None,
+    priority: str | None = None,
+    depends_on: str | None = None,
+    timeout: int | None = None,
+    max_retries: int | None = None,
+    *,
+    runtime: Runtime | None = None,
+) -> JobRecord:
+    """Create a Background Job as the runtime's current user; it runs after the caller commits.
+
+    Raises InvalidInputError (400), NotPermittedError (403) or DuplicateJobError (409); in every
+    case nothing has been written.
+    """
+    rt = runtime or get_runtime()
+    user = rt.current_user()
+    jt = _valid_job_type(rt, job_type)
+    _require_active_organization(rt, organization)
+    tenancy.require_access(rt, user, organization)
+    if jt.get("requires_role") and not (
+        tenancy.is_admin(rt, user) or jt["requires_role"] in rt.user_roles(user)
+    ):
+        raise NotPermittedError(f"Job type {job_type} requires the role {jt['requires_role']}")
+    params_json = _valid_parameters(parameters)
+    chosen_priority = _valid_priority(priority, jt)
+    _valid_parent(rt, depends_on, organization)
+
+    now = rt.now()
+    params_hash = parameters_hash(job_type, organization, params_json)
+    window = int(jt.get("deduplication_window") or 0)
+    row = JobRecord(
+        creation=now,
+        modified=now,
+        owner=user,
+        modified_by=user,
+        job_type=job_type,
+        organization=organization,
+        status=JobStatus.PENDING.value,
+        priority=chosen_priority.value,
+        parameters=params_json,
+        parameters_hash=params_hash,
+        job_hash=params_hash if window > 0 else None,
+        depends_on=depends_on or None,
+        progress=0,
+        retry_count=0,
+        attempt=0,
+        cancel_requested=0,
+        timeout=_bounded_int("timeout", timeout, jt.get("default_timeout") or 300, 1, MAX_TIMEOUT_SECONDS),
+        max_retries=_bounded_int("max_retries", max_retries, jt.get("max_retries"), 0, MAX_RETRIES_LIMIT),
+    )
+    row["name"] = rt.make_name(JOB_NAMING_SERIES)
+    _insert_deduplicated(rt, row, window)
+    write_log(rt, row, from_status=None, to_status=JobStatus.PENDING.value, now=now, message="Submitted")
+
+    rt.after_commit(lambda: _release_after_commit(rt, JobRecord(row)))
+    return row
+
+
+def _release_after_commit(rt: Runtime, job: JobRecord) -> None:
+    """Queue the new job in a transaction of its own, unless its parent or a cap holds it Pending."""
+    if try_release(rt, job):
+        rt.commit()
+    else:
+        rt.rollback()
+
+
+def _valid_job_type(rt: Runtime, job_type: Any) -> dict[str, Any]:
+    if not isinstance(job_type, str) or not job_type.strip():
+        raise InvalidInputError("job_type is required")
+    jt = fetch_job_type(rt, job_type)
+    if jt is None:
+        raise InvalidInputError(f"Unknown job type {job_type!r}")
+    if not jt["is_enabled"]:
+        raise InvalidInputError(f"Job type {job_type!r} is disabled")
+    return jt
+
+
+def _require_active_organization(rt: Runtime, organization: Any) -> None:
+    if not isinstance(organization, str) or not organization.strip():
+        raise InvalidInputError("organization is required")
+    org = schema.organization
+    status = rt.execute(sa.select(org.c.status).where(org.c.name == organization)).scalar()
+    if status is None:
+        raise InvalidInputError(f"Unknown organization {organization!r}")
+    if status != tenancy.ACTIVE:
+        raise InvalidInputError(f"Organization {organization!r} is {status} and accepts no jobs")
+
+
+def _valid_parameters(parameters: Any) -> str:
+    if parameters is None or parameters == "":
+        parameters = {}
+    if isinstance(parameters, str):
+        try:
+            parameters = json.loads(parameters)
+        except ValueError:
+            raise InvalidInputError("parameters must be a JSON object") from None
+    if not isinstance(parameters, dict):
+        raise InvalidInputError(f"parameters must be a JSON object, not {type(parameters).__name__}")
+    params_json = canonical_json(parameters)
+    size = len(params_json.encode("utf-8"))
+    if size > MAX_PARAMETERS_BYTES:
+        raise InvalidInputError(f"parameters are {size} bytes; the limit is {MAX_PARAMETERS_BYTES}")
+    return params_json
+
+
+def _valid_priority(priority: Any, jt: dict[str, Any]):
+    try:
+        return parse_priority(priority) or parse_priority(jt.get("default_priority") or "Normal")
+    except ValueError as exc:
+        raise InvalidInputError(str(exc)) from None
+
+
+def _bounded_int(name: str, value: Any, default: Any, low: int, high: int) -> int:
+    chosen = default if value is None or value == "" else value
+    if isinstance(chosen, bool):
+        raise InvalidInputError(f"{name} must be an integer")
+    try:
+        number = int(chosen)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must be an integer, got {chosen!r}") from None
+    if isinstance(chosen, float) and not chosen.is_integer():
+        raise InvalidInputError(f"{name} must be an integer, got {chosen!r}")
+    if not low <= number <= high:
+        raise InvalidInputError(f"{name} must be between {low} and {high}, got {number}")
+    return number
+
+
+def _valid_parent(rt: Runtime, depends_on: Any, organization: str) -> JobRecord | None:
+    if depends_on is None or depends_on == "":
+        return None
+    if not isinstance(depends_on, str):
+        raise InvalidInputError("depends_on must be a job id")
+    parent = fetch_job(rt, depends_on)
+    # Another organization's job is reported as missing, never as existing elsewhere.
+    if parent is None or parent["organization"] != organization:
+        raise InvalidInputError(
+            f"depends_on: Background Job {depends_on} not found in organization {organization}"
+        )
+    if parent["status"] in (JobStatus.CANCELED.value, JobStatus.DEAD_LETTER.value):
+        raise InvalidInputError(
+            f"depends_on: Background Job {depends_on} is {parent['status']} and will never complete"
+        )
+    return parent
+
+
+def _insert_deduplicated(rt: Runtime, row: dict[str, Any], window_seconds: int) -> None:
+    """Insert `row`; if its job_hash is held, free a stale holder or raise DuplicateJobError."""
+    bj = schema.background_job
+    holder = None
+    for _ in range(_DEDUP_ATTEMPTS):
+        try:
+            with rt.savepoint():
+                rt.execute(sa.insert(bj).values(**row))
+            return
+        except Exception as exc:
+            if not row["job_hash"] or not rt.is_unique_violation(exc):
+                raise
+        # A locking read sees the latest committed holder, whatever the isolation level.
+        holder = rt.execute(
+            sa.select(bj.c.name, bj.c.status, bj.c.creation)
+            .where(bj.c.job_hash == row["job_hash"])
+            .with_for_update()
+        ).first()
+        if holder is None:
+            continue  # the holder went away between our insert and this read: try again
+        expired = holder["creation"] < row["creation"] - timedelta(seconds=window_seconds)
+        if JobStatus(holder["status"]) not in TERMINAL and not expired:
+            raise DuplicateJobError(holder["name"], holder["status"])
+        rt.execute(
+            sa.update(bj)
+            .where(bj.c.name == holder["name"], bj.c.job_hash == row["job_hash"])
+            .values(job_hash=None)
+        )
+    # Every round was lost to a concurrent identical submit: it holds the slot now.
+    if holder is None:
+        raise DuplicateJobError("(a concurrent submit)", JobStatus.PENDING.value)
+    raise DuplicateJobError(holder["name"], holder["status"])

@@ -1,0 +1,124 @@
+"""The minute sweeps that make the guarantees hold after crashes.
+
+- due retries: Failed / Timed Out jobs whose `next_retry_at` has passed go back to Queued;
+- orphans: Running jobs whose heartbeat stopped (worker killed) are failed and retried;
+- outbox: Pending jobs that were never released (crash after commit, parent done, slot free) are
+  released, and Queued jobs whose RQ message is gone (Redis flushed or restarted) are re-sent.
+
+Each selects with an indexed range query and a batch limit, so its cost follows the rows it touches.
+Each job is handled in its own transaction: one bad row cannot block the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from . import schema
+from .failures import ErrorType
+from .outcomes import fail, finish
+from .queueing import queue_and_send, queue_for, send
+from .records import JobRecord
+from .release import try_release
+from .runtime import Runtime, get_runtime
+from .settings import settings
+from .status import JobStatus
+
+log = logging.getLogger(__name__)
+
+SWEEP_BATCH = 500
+bj, jt = schema.background_job, schema.job_type
+
+
+def _with_type_queue() -> sa.Select:
+    return sa.select(bj, jt.c.queue.label("type_queue")).select_from(
+        bj.join(jt, jt.c.name == bj.c.job_type, isouter=True)
+    )
+
+
+def _rows(rt: Runtime, stmt: sa.Select) -> list[JobRecord]:
+    rows = [JobRecord(row) for row in rt.execute(stmt).rows]
+    rt.rollback()
+    return rows
+
+
+def due_retry_query(now, batch: int = SWEEP_BATCH) -> sa.Select:
+    return (
+        _with_type_queue()
+        .where(
+            bj.c.status.in_([JobStatus.FAILED.value, JobStatus.TIMED_OUT.value]), bj.c.next_retry_at <= now
+        )
+        .order_by(bj.c.next_retry_at)
+        .limit(batch)
+    )
+
+
+def orphan_query(cutoff, batch: int = SWEEP_BATCH) -> sa.Select:
+    return (
+        sa.select(bj)
+        .where(bj.c.status == JobStatus.RUNNING.value, bj.c.heartbeat_at < cutoff)
+        .order_by(bj.c.heartbeat_at)
+        .limit(batch)
+    )
+
+
+def stale_query(status: JobStatus, cutoff, batch: int = SWEEP_BATCH) -> sa.Select:
+    return (
+        _with_type_queue()
+        .where(bj.c.status == status.value, bj.c.modified < cutoff)
+        .order_by(bj.c.modified)
+        .limit(batch)
+    )
+
+
+def requeue_due_retries(*, runtime: Runtime | None = None, batch: int = SWEEP_BATCH) -> int:
+    """Returns how many jobs went back to Queued."""
+    rt = runtime or get_runtime()
+    requeued = 0
+    for job in _rows(rt, due_retry_query(rt.now(), batch)):
+        requeued += queue_and_send(
+            rt, job, queue_for(job, {"queue": job.pop("type_queue")}), message="Retry due"
+        )
+    return requeued
+
+
+def recover_orphans(*, runtime: Runtime | None = None, batch: int = SWEEP_BATCH) -> int:
+    """Running jobs with no heartbeat for `orphan_after_seconds`: fail them (retry policy applies),
+    or cancel them if a cancel was requested (a forced stop ends the same way). Returns how many."""
+    rt = runtime or get_runtime()
+    silence = timedelta(seconds=settings().orphan_after_seconds)
+    recovered = 0
+    for job in _rows(rt, orphan_query(rt.now() - silence, batch)):
+        attempt = int(job["attempt"])
+        if job["cancel_requested"]:
+            status = finish(
+                rt, job, attempt, JobStatus.CANCELED, {"completed_at": rt.now()}, "Canceled; worker stopped"
+            )
+        else:
+            message = f"Worker {job['worker']} lost: no heartbeat since {job['heartbeat_at']}"
+            status = fail(rt, job, attempt, error_type=ErrorType.TRANSIENT, error_message=message)
+        recovered += status != JobStatus.RUNNING.value
+        log.warning("recovered orphaned job %s (attempt %s) -> %s", job["name"], attempt, status)
+    return recovered
+
+
+def recover_outbox(*, runtime: Runtime | None = None, batch: int = SWEEP_BATCH) -> int:
+    """Release Pending jobs left behind and re-send Queued jobs RQ lost. Returns how many moved."""
+    rt = runtime or get_runtime()
+    cutoff = rt.now() - timedelta(seconds=settings().outbox_grace_seconds)
+    moved = 0
+    for job in _rows(rt, stale_query(JobStatus.PENDING, cutoff, batch)):
+        job.pop("type_queue")
+        if try_release(rt, job, message="Released by sweep"):
+            rt.commit()
+            moved += 1
+        else:
+            rt.rollback()
+    for job in _rows(rt, stale_query(JobStatus.QUEUED, cutoff, batch)):
+        queue = queue_for(job, {"queue": job.pop("type_queue")})
+        if not rt.message_pending(job["rq_job_id"] or ""):
+            moved += send(rt, job, queue)
+            log.warning("re-sent lost RQ message of %s", job["name"])
+    return moved

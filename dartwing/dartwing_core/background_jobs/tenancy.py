@@ -1,0 +1,55 @@
+"""Who may act on which organization's jobs (DESIGN.md §6), in one place for every read and write.
+
+User → Person (frappe_user) → Org Member (person, organization, status Active). Administrators —
+Frappe's Administrator, System Manager and Job Administrator — see every organization.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from . import schema
+from .errors import NotPermittedError
+from .runtime import Runtime
+
+ADMIN_USER = "Administrator"
+ADMIN_ROLES = frozenset({"System Manager", "Job Administrator"})
+ACTIVE = "Active"
+
+
+def is_admin(rt: Runtime, user: str) -> bool:
+    return user == ADMIN_USER or bool(rt.user_roles(user) & ADMIN_ROLES)
+
+
+def _memberships(user: str) -> sa.Select:
+    om, person = schema.org_member, schema.person
+    return (
+        sa.select(om.c.organization)
+        .select_from(om.join(person, person.c.name == om.c.person))
+        .where(person.c.frappe_user == user, om.c.status == ACTIVE)
+    )
+
+
+def member_organizations(rt: Runtime, user: str) -> list[str]:
+    """Organizations where `user` is an active member (for admins too: membership, not visibility)."""
+    return sorted({row["organization"] for row in rt.execute(_memberships(user).distinct())})
+
+
+def is_member(rt: Runtime, user: str, organization: str) -> bool:
+    stmt = _memberships(user).where(schema.org_member.c.organization == organization).limit(1)
+    return rt.execute(stmt).first() is not None
+
+
+def visible_organizations(rt: Runtime, user: str) -> list[str] | None:
+    """None means every organization (an administrator); otherwise the user's active memberships."""
+    return None if is_admin(rt, user) else member_organizations(rt, user)
+
+
+def can_access(rt: Runtime, user: str, organization: str) -> bool:
+    return is_admin(rt, user) or is_member(rt, user, organization)
+
+
+def require_access(rt: Runtime, user: str, organization: str) -> None:
+    """Raise NotPermittedError unless `user` may act for `organization`."""
+    if not can_access(rt, user, organization):
+        raise NotPermittedError(f"User {user} is not an active member of organization {organization}")

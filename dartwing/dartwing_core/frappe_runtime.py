@@ -1,0 +1,148 @@
+"""FrappeRuntime: the engine's Runtime inside a bench (Frappe v15).
+
+Statements are compiled to MariaDB SQL with bound parameters and run through `frappe.db.sql` in the
+request's (or job's) own transaction; after-commit work rides on `frappe.db.after_commit`; RQ
+messages go through `frappe.enqueue`, so workers run `run_job` inside the site context that Frappe's
+`execute_job` sets up; realtime events go through `frappe.publish_realtime(..., after_commit=True)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import frappe
+from frappe.model.naming import make_autoname
+from frappe.utils import now_datetime
+from frappe.utils.background_jobs import create_job_id, get_job, get_redis_conn
+
+from dartwing.dartwing_core.background_jobs.events import JOB_STATUS_CHANGED
+from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB
+from dartwing.dartwing_core.background_jobs.runtime import ExecResult
+from dartwing.dartwing_core.background_jobs.sql import to_mariadb
+from dartwing.dartwing_core.background_jobs.status import Priority
+
+# Priority → Frappe queue. Works with a stock `bench worker` (short, default, long); a bench can map
+# priorities to dedicated queues with `"dartwing_queues": {"Critical": "dartwing_critical", ...}` in
+# site_config.json (those queues must then be declared under "workers" in common_site_config.json).
+DEFAULT_QUEUES = {
+    Priority.CRITICAL.value: "short",
+    Priority.HIGH.value: "short",
+    Priority.NORMAL.value: "default",
+    Priority.LOW.value: "long",
+}
+_PENDING_RQ_STATES = ("queued", "started", "deferred", "scheduled")
+
+
+class FrappeRuntime:
+    """Runtime over `frappe.db` and Frappe's RQ helpers; one per call site, bound to the site."""
+
+    def __init__(self) -> None:
+        self.site = frappe.local.site
+
+    # --- database ------------------------------------------------------------------------------
+    def execute(self, statement: Any) -> ExecResult:
+        sql, values = to_mariadb(statement)
+        rows = frappe.db.sql(sql, values, as_dict=True)
+        rowcount = frappe.db._cursor.rowcount if frappe.db._cursor else 0
+        return ExecResult(rows=[dict(row) for row in rows or ()], rowcount=rowcount)
+
+    @contextmanager
+    def savepoint(self):
+        name = f"dartwing_{frappe.generate_hash(length=10)}"
+        frappe.db.savepoint(name)
+        try:
+            yield
+        except BaseException:
+            frappe.db.rollback(save_point=name)
+            raise
+        frappe.db.release_savepoint(name)
+
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        return bool(frappe.db.is_unique_key_violation(exc))
+
+    def commit(self) -> None:
+        frappe.db.commit()
+
+    def rollback(self) -> None:
+        frappe.db.rollback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        frappe.db.after_commit.add(callback)
+
+    def make_name(self, series: str) -> str:
+        return make_autoname(series)
+
+    def next_autoincrement(self, doctype: str) -> int | None:
+        # Frappe's autoincrement DocTypes take names from a MariaDB sequence, not AUTO_INCREMENT.
+        return frappe.db.get_next_sequence_val(doctype)
+
+    def now(self) -> datetime:
+        return now_datetime()
+
+    @contextmanager
+    def background_session(self):
+        # A helper thread has no Frappe context of its own: give it one for this site, then drop it.
+        frappe.init(site=self.site)
+        frappe.connect()
+        try:
+            yield
+        finally:
+            frappe.db.rollback()
+            frappe.destroy()
+
+    # --- identity ------------------------------------------------------------------------------
+    def current_user(self) -> str:
+        return frappe.session.user
+
+    def set_user(self, user: str) -> None:
+        frappe.set_user(user)
+
+    def user_roles(self, user: str) -> set[str]:
+        return set(frappe.get_roles(user))
+
+    # --- transport -----------------------------------------------------------------------------
+    def queue_name(self, priority: str) -> str:
+        configured = frappe.conf.get("dartwing_queues") or {}
+        return configured.get(priority) or DEFAULT_QUEUES[Priority(priority).value]
+
+    def enqueue(self, queue: str, job_id: str, kwargs: dict[str, Any], timeout: int) -> None:
+        # The engine calls this after its commit already, so the message goes out at once.
+        frappe.enqueue(
+            RUN_JOB,
+            queue=self.queue_name(queue),
+            timeout=timeout,
+            job_id=job_id,
+            enqueue_after_commit=False,
+            **kwargs,
+        )
+
+    def message_pending(self, job_id: str) -> bool:
+        job = get_job(job_id)
+        return job is not None and str(job.get_status(refresh=False)) in _PENDING_RQ_STATES
+
+    def remove_message(self, job_id: str) -> None:
+        job = get_job(job_id)
+        if job is not None:
+            job.delete()
+
+    def stop_running(self, job_id: str) -> None:
+        from rq.command import send_stop_job_command
+
+        try:
+            send_stop_job_command(get_redis_conn(), create_job_id(job_id))
+        except Exception:  # noqa: BLE001 - the cooperative cancel still stands
+            frappe.log_error(title="Dartwing forced cancel failed")
+
+    def publish_realtime(self, event: str, message: dict[str, Any], room: str) -> None:
+        frappe.publish_realtime(event, message, room=room, after_commit=True)
+        if event == JOB_STATUS_CHANGED:
+            # Desk list views refresh on list_update; engine writes bypass the ORM that would send it.
+            frappe.publish_realtime(
+                "list_update", {"doctype": "Background Job", "name": message["job_id"]}, after_commit=True
+            )
+
+    def log_error(self, title: str, message: str) -> None:
+        frappe.log_error(title=title, message=message)

@@ -1,0 +1,351 @@
+"""`dartwing-jobs`: the standalone command line (init, worker, submit, status, demo, ...)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import date, datetime
+
+import click
+
+from dartwing.dartwing_core.background_jobs import DartwingError, get_job_status, submit_job
+
+from . import configure
+
+
+def _json_default(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def _echo_json(value) -> None:
+    click.echo(json.dumps(value, indent=2, default=_json_default, sort_keys=True))
+
+
+@click.group()
+@click.option(
+    "--home", envvar="DARTWING_HOME", help="Data directory (SQLite file, embedded Redis). Default ./.dartwing"
+)
+@click.option(
+    "--db-url",
+    envvar="DARTWING_DB_URL",
+    help="SQLAlchemy URL, e.g. mysql+pymysql://root@127.0.0.1:3306/dartwing",
+)
+@click.option(
+    "--redis-url", envvar="DARTWING_REDIS_URL", help="redis://host:port/db; default: embedded Redis in --home"
+)
+@click.option("--user", envvar="DARTWING_USER", help="User to act as (default Administrator)")
+@click.pass_context
+def cli(ctx: click.Context, home, db_url, redis_url, user) -> None:
+    """Dartwing background jobs, standalone."""
+    ctx.obj = {"home": home, "db_url": db_url, "redis_url": redis_url, "user": user}
+
+
+def _call(function, *args, **kwargs):
+    """Run an engine call, turning its typed errors into a clean CLI error (exit 1)."""
+    try:
+        return function(*args, **kwargs)
+    except DartwingError as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+
+
+def _runtime(ctx: click.Context, *, create_schema: bool = False):
+    return configure(**ctx.obj, create_schema=create_schema)
+
+
+@cli.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create the schema and seed example Job Types, a demo organization and a demo user."""
+    from .seed import DEMO_ORGANIZATION, DEMO_USER, seed
+
+    rt = _runtime(ctx, create_schema=True)
+    seed(rt)
+    click.echo(f"Initialised {rt.config.db_url}")
+    click.echo(f"Redis: {rt.redis_url}")
+    click.echo(
+        f"Demo organization {DEMO_ORGANIZATION!r}, member {DEMO_USER!r}, administrator 'Administrator'"
+    )
+
+
+@cli.command()
+@click.option(
+    "--forking/--no-forking",
+    default=True,
+    show_default=True,
+    help="Fork a work horse per job (RQ Worker) or run jobs in-process (SimpleWorker)",
+)
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty")
+@click.option("--name", help="Worker name (default: RQ's)")
+@click.option("--max-jobs", type=int, help="Exit after this many jobs")
+@click.option("--log-level", default="INFO", show_default=True)
+@click.pass_context
+def worker(ctx: click.Context, forking, burst, name, max_jobs, log_level) -> None:
+    """Run an RQ worker on the Critical, High, Normal and Low queues (in that order)."""
+    from .worker import run_worker
+
+    run_worker(
+        _runtime(ctx), forking=forking, burst=burst, name=name, max_jobs=max_jobs, logging_level=log_level
+    )
+
+
+@cli.command()
+@click.argument("job_type")
+@click.argument("organization")
+@click.option("--params", "parameters", default="{}", help="Parameters as a JSON object")
+@click.option("--priority", help="Low, Normal, High or Critical (default: the Job Type's)")
+@click.option("--depends-on", help="Job id that must complete first")
+@click.option("--timeout", type=int, help="Seconds (default: the Job Type's)")
+@click.option("--max-retries", type=int, help="Default: the Job Type's")
+@click.pass_context
+def submit(
+    ctx: click.Context, job_type, organization, parameters, priority, depends_on, timeout, max_retries
+) -> None:
+    """Submit a job as --user and print its id and status."""
+    rt = _runtime(ctx)
+    try:
+        with rt.transaction():
+            job = submit_job(
+                job_type,
+                organization,
+                parameters,
+                priority=priority,
+                depends_on=depends_on,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+    except DartwingError as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+    click.echo(f"{job.name} {get_job_status(job.name).status}")
+    rt.commit()
+
+
+@cli.command()
+@click.argument("job_id")
+@click.pass_context
+def status(ctx: click.Context, job_id) -> None:
+    """Print a job's status as JSON."""
+    _runtime(ctx)
+    _echo_json(_call(get_job_status, job_id))
+
+
+@cli.command()
+@click.argument("job_id")
+@click.option("--force", is_flag=True, help="Also stop a running job's RQ work horse (forking workers)")
+@click.pass_context
+def cancel(ctx: click.Context, job_id, force) -> None:
+    """Cancel a job (Running jobs stop at their next checkpoint) and print its state."""
+    from dartwing.dartwing_core.background_jobs.operations import cancel_job
+
+    _runtime(ctx)
+    _echo_json(_call(cancel_job, job_id, force=force))
+
+
+@cli.command()
+@click.argument("job_id")
+@click.pass_context
+def retry(ctx: click.Context, job_id) -> None:
+    """Put a Dead Letter, Failed, Timed Out or Canceled job back in the queue (administrators)."""
+    from dartwing.dartwing_core.background_jobs.operations import retry_job
+
+    _runtime(ctx)
+    _echo_json(_call(retry_job, job_id))
+
+
+@cli.command()
+@click.option("--organization", help="Only this organization")
+@click.pass_context
+def metrics(ctx: click.Context, organization) -> None:
+    """Print job metrics (scoped to what --user may see)."""
+    from dartwing.dartwing_core.background_jobs.metrics import get_job_metrics
+
+    _runtime(ctx)
+    _echo_json(_call(get_job_metrics, organization))
+
+
+@cli.command()
+@click.option("--ticks", type=int, help="Stop after this many due ticks (default: run forever)")
+@click.pass_context
+def scheduler(ctx: click.Context, ticks) -> None:
+    """Run the sweeps on the hooks.py schedule; safe on several hosts (one run per tick)."""
+    from .scheduler import run_scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    run_scheduler(_runtime(ctx), ticks=ticks)
+
+
+@cli.command()
+@click.pass_context
+def sweep(ctx: click.Context) -> None:
+    """Run the minute sweep once now (due retries, orphans, outbox) and print what it did."""
+    from dartwing.dartwing_core.background_jobs.scheduler import every_minute
+
+    _runtime(ctx)
+    _echo_json(every_minute())
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes")
+@click.pass_context
+def server(ctx: click.Context, host, port, workers) -> None:
+    """Serve the job API at Frappe's URLs (/api/method/dartwing.dartwing_core.api.jobs.*), OpenAPI and /metrics."""
+    import uvicorn
+
+    rt = _runtime(ctx)
+    if workers > 1:
+        os.environ.update(rt.config.environ())
+        uvicorn.run(
+            "dartwing.dartwing_core.standalone.http.app:from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+    else:
+        from .http.app import create_app
+
+        uvicorn.run(create_app(rt), host=host, port=port, log_level="warning")
+
+
+@cli.command()
+@click.option("--host", envvar="DARTWING_REALTIME_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="DARTWING_REALTIME_PORT", default=9010, show_default=True, type=int)
+@click.option(
+    "--api-url",
+    envvar="DARTWING_API_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="API host that answers check_realtime_room: `dartwing-jobs server` or the Frappe site",
+)
+@click.option("--site", envvar="DARTWING_SITE", help="Frappe site served in the default namespace")
+@click.option("--path", envvar="DARTWING_REALTIME_PATH", default="socket.io", show_default=True)
+@click.option(
+    "--recheck-seconds",
+    envvar="DARTWING_REALTIME_RECHECK_SECONDS",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0, 60, min_open=True),
+    help="How often room memberships are asked again (at most 60)",
+)
+@click.option(
+    "--auth-cache-seconds",
+    envvar="DARTWING_REALTIME_AUTH_CACHE_SECONDS",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0),
+)
+@click.option("--cors-origin", "cors_origins", multiple=True, help="Allowed browser origin (repeatable)")
+@click.option("--log-level", default="warning", show_default=True)
+@click.pass_context
+def realtime(
+    ctx: click.Context,
+    host,
+    port,
+    api_url,
+    site,
+    path,
+    recheck_seconds,
+    auth_cache_seconds,
+    cors_origins,
+    log_level,
+) -> None:
+    """Run the Socket.IO gateway: relays job events from Redis to org:<organization> rooms."""
+    from dartwing.dartwing_core.realtime import RealtimeConfig, serve
+
+    from .config import StandaloneConfig
+    from .embedded_redis import EmbeddedRedis
+
+    stores = StandaloneConfig.resolve(
+        ctx.obj["home"], ctx.obj["db_url"], ctx.obj["redis_url"], ctx.obj["user"]
+    )
+    try:
+        config = RealtimeConfig.resolve(
+            redis_url=stores.redis_url or EmbeddedRedis(stores.home).ensure_running(),
+            api_url=api_url,
+            host=host,
+            port=port,
+            path=path,
+            site=site,
+            auth_cache_seconds=min(auth_cache_seconds, recheck_seconds),
+            recheck_seconds=recheck_seconds,
+            cors_allowed_origins=tuple(cors_origins),
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    click.echo(f"Realtime gateway on http://{host}:{port}/{config.path} (API {config.api_url})", err=True)
+    serve(config, log_level=log_level)
+
+
+@cli.group()
+def user() -> None:
+    """Manage standalone API users (tokens for `Authorization: token <api_key>:<api_secret>`)."""
+
+
+@user.command("add")
+@click.argument("email")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    help="Role to grant (repeatable): Job User, Job Administrator, System Manager",
+)
+@click.option(
+    "--org",
+    "organizations",
+    multiple=True,
+    help="Organization to make the user an active member of (repeatable)",
+)
+@click.pass_context
+def user_add(ctx: click.Context, email, roles, organizations) -> None:
+    """Create (or update) a user, grant roles and memberships, and print a new API key and secret."""
+    from . import admin
+    from .http.auth import issue_credentials
+
+    rt = _runtime(ctx)
+    with rt.transaction():
+        admin.add_user(rt, email, tuple(roles) or ("Job User",))
+        for organization in organizations:
+            admin.add_member(rt, email, organization)
+        api_key, api_secret = issue_credentials(rt, email)
+    click.echo(f"api_key={api_key}\napi_secret={api_secret}\nAuthorization: token {api_key}:{api_secret}")
+
+
+@user.command("rotate")
+@click.argument("email")
+@click.pass_context
+def user_rotate(ctx: click.Context, email) -> None:
+    """Replace a user's API secret (the old one stops working at once) and print the new pair."""
+    from .http.auth import issue_credentials
+
+    rt = _runtime(ctx)
+    try:
+        with rt.transaction():
+            api_key, api_secret = issue_credentials(rt, email)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"api_key={api_key}\napi_secret={api_secret}\nAuthorization: token {api_key}:{api_secret}")
+
+
+@cli.command()
+@click.option("--home", "demo_home", help="Keep the demo's store here instead of a temporary directory")
+@click.option("--timeout", default=120, show_default=True, help="Give up after this many seconds")
+def demo(demo_home, timeout) -> None:
+    """Run the whole thing on the embedded default: store, worker, jobs, live progress, summary."""
+    from .demo import run_demo
+
+    sys.exit(run_demo(demo_home, timeout=timeout))
+
+
+def main() -> None:
+    cli(prog_name="dartwing-jobs")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""SQLAlchemy engines for the standalone runtime: SQLite (default) or MariaDB/MySQL by URL.
+
+SQLite runs in WAL mode with a busy timeout, and every transaction starts with BEGIN IMMEDIATE:
+writers queue for the lock instead of failing when a read transaction tries to upgrade, and
+savepoints work (pysqlite's own transaction handling is switched off, as SQLAlchemy documents).
+MariaDB runs at READ COMMITTED, which keeps the unique-index dedup free of gap-lock deadlocks.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from dartwing.dartwing_core.background_jobs import schema
+
+from . import tables
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+def create_engine(url: str) -> sa.Engine:
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+        _configure_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() in ("mysql", "mariadb"):
+        if "charset" not in parsed.query:
+            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        return sa.create_engine(
+            parsed, isolation_level="READ COMMITTED", pool_pre_ping=True, pool_recycle=3600
+        )
+    return sa.create_engine(parsed, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_schema(engine: sa.Engine) -> None:
+    """Create every table and index that does not exist yet (idempotent)."""
+    schema.metadata.create_all(engine)
+    tables.metadata.create_all(engine)
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    if not isinstance(exc, sa.exc.IntegrityError):
+        return False
+    orig = exc.orig
+    code = orig.args[0] if getattr(orig, "args", None) else None
+    if code == 1062:  # MySQL/MariaDB ER_DUP_ENTRY
+        return True
+    text = str(orig)
+    return "UNIQUE constraint failed" in text or "duplicate key value" in text

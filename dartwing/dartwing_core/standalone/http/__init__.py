@@ -1,0 +1,1 @@
+"""The standalone HTTP server: the Frappe-compatible job API without a bench."""

@@ -1,0 +1,110 @@
+"""The ASGI app of `dartwing-jobs server`: the job API at Frappe's URLs, OpenAPI and Prometheus.
+
+Every call authenticates its token, runs the api.service function as that user in the runtime's
+per-thread transaction (committed on success, rolled back on error), and answers in Frappe's
+envelope. The engine does all validation and tenancy checks; this layer only parses HTTP, applies
+rate limits and maps exceptions to statuses.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from dartwing.dartwing_core.api import service
+from dartwing.dartwing_core.background_jobs.errors import DartwingError, NotPermittedError
+
+from ..runtime import StandaloneRuntime
+from . import auth, openapi, prometheus, ratelimit, responses, system_jobs
+from .params import call_arguments
+
+log = logging.getLogger("dartwing.http")
+
+METHOD_PREFIX = "dartwing.dartwing_core.api.jobs."
+DLQ_PAGE = Path(__file__).with_name("dlq.html")
+
+
+class MethodNotFoundError(DartwingError):
+    http_status_code = 404
+
+
+def _limit(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+def create_app(rt: StandaloneRuntime) -> Starlette:
+    submits_per_user = _limit("DARTWING_SUBMIT_RATE_PER_USER", 100)
+    submits_per_org = _limit("DARTWING_SUBMIT_RATE_PER_ORG", 0)  # 0: no per-organization limit
+
+    def limit_submits(user: str, organization: Any) -> None:
+        """Submit rate limits: per user, and per organization when configured."""
+        ratelimit.hit(rt.redis, "submit", user, submits_per_user)
+        if submits_per_org and isinstance(organization, str):
+            ratelimit.hit(rt.redis, "submit-org", organization, submits_per_org)
+
+    def run_as(user: str, function, kwargs: dict[str, Any]) -> Any:
+        rt.set_user(user)
+        try:
+            result = function(**kwargs)
+            rt.commit()
+            return result
+        except BaseException:
+            rt.rollback()
+            raise
+        finally:
+            rt.set_user(rt.config.user)
+
+    async def api_method(request: Request) -> Response:
+        method = request.path_params["method"]
+        name = method[len(METHOD_PREFIX) :] if method.startswith(METHOD_PREFIX) else ""
+        try:
+            if name not in service.ENDPOINTS:
+                raise MethodNotFoundError(f"Method {method} not found")
+            if request.method not in service.ENDPOINTS[name]:
+                raise NotPermittedError(f"Not permitted: {name} accepts {', '.join(service.ENDPOINTS[name])}")
+            user = await run_in_threadpool(auth.authenticate, rt, request.headers.get("authorization"))
+            function = getattr(service, name)
+            kwargs = await call_arguments(request, function)
+            if name == "submit_job":
+                await run_in_threadpool(limit_submits, user, kwargs.get("organization"))
+            return responses.message(await run_in_threadpool(run_as, user, function, kwargs))
+        except DartwingError as exc:
+            return responses.error(exc)
+        except Exception as exc:  # noqa: BLE001 - answer 500 in Frappe's shape, log the details
+            log.exception("unhandled error in %s", method)
+            return responses.error(exc, 500)
+
+    async def openapi_document(request: Request) -> Response:
+        return responses.json_response(openapi.document(str(request.base_url).rstrip("/")))
+
+    async def dead_letter_page(request: Request) -> Response:
+        # Static: it signs in with a token kept in sessionStorage and uses the job API like any client.
+        return HTMLResponse(DLQ_PAGE.read_text(encoding="utf-8"))
+
+    async def metrics(request: Request) -> Response:
+        body, content_type = await run_in_threadpool(prometheus.render, rt)
+        return Response(body, media_type=content_type)
+
+    routes = [
+        *system_jobs.routes(rt, run_as, limit_submits),
+        Route("/api/method/{method:path}", api_method, methods=["GET", "POST"]),
+        Route("/api/openapi.json", openapi_document, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/dlq", dead_letter_page, methods=["GET"]),
+    ]
+    return Starlette(routes=routes)
+
+
+def from_environment() -> Starlette:
+    """App factory for multi-process uvicorn: each process builds its runtime from the environment."""
+    from .. import configure
+
+    return create_app(configure())

@@ -1,0 +1,147 @@
+"""The OpenAPI 3.1 document of the job API (served at /api/openapi.json).
+
+Built from api.service: the endpoint list and each function's parameters, so the document cannot
+drift from what the server accepts. The schemas state the engine's own limits.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from dartwing import __version__
+from dartwing.dartwing_core.api import service
+from dartwing.dartwing_core.background_jobs.queries import MAX_LIST_LIMIT
+from dartwing.dartwing_core.background_jobs.status import JobStatus, Priority
+from dartwing.dartwing_core.background_jobs.submission import MAX_RETRIES_LIMIT, MAX_TIMEOUT_SECONDS
+
+JOB_ID = {"type": "string", "pattern": r"^JOB-\d{4}-\d{5,}$", "examples": ["JOB-2026-00001"]}
+NAME = {"type": "string", "minLength": 1, "maxLength": 140}
+
+PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
+    "job_type": (NAME, "Job Type name, e.g. progress_demo"),
+    "organization": (NAME, "Organization the job belongs to; the caller must be an active member"),
+    "parameters": (
+        {"oneOf": [{"type": "object"}, {"type": "string"}]},
+        "Handler parameters: a JSON object, or its JSON text (64 KiB at most)",
+    ),
+    "priority": ({"type": "string", "enum": [p.value for p in Priority]}, "Default: the Job Type's"),
+    "depends_on": (JOB_ID, "A job of the same organization that must complete first"),
+    "timeout": (
+        {"type": "integer", "minimum": 1, "maximum": MAX_TIMEOUT_SECONDS},
+        "Seconds; default: the Job Type's",
+    ),
+    "max_retries": (
+        {"type": "integer", "minimum": 0, "maximum": MAX_RETRIES_LIMIT},
+        "Default: the Job Type's",
+    ),
+    "job_id": (JOB_ID, "Background Job id"),
+    "status": ({"type": "string", "enum": [s.value for s in JobStatus]}, "Only jobs in this status"),
+    "limit": ({"type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT, "default": 20}, "Page size"),
+    "start": ({"type": "integer", "minimum": 0, "default": 0}, "Offset of the first job"),
+    "force": ({"type": "boolean", "default": False}, "Also stop a running job's RQ work horse"),
+    "room": ({"type": "string", "maxLength": 144, "examples": ["org:Demo Org"]}, "Realtime room to check"),
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "submit_job": ("job_type", "organization"),
+    "get_job_status": ("job_id",),
+    "cancel_job": ("job_id",),
+    "retry_job": ("job_id",),
+    "delete_job": ("job_id",),
+    "get_job_history": ("job_id",),
+}
+ERRORS = {
+    "400": "Invalid input (unknown job type, bad priority, parameters not an object or too large, bad id, ...)",
+    "401": "Missing or wrong token",
+    "403": "Not a member of the organization, not an administrator, or an HTTP method the endpoint refuses",
+    "404": "No such job (also for another organization's job)",
+    "409": "Duplicate job, or a status that does not allow the action",
+    "413": "Request body too large",
+    "429": "Rate limit exceeded (see Retry-After)",
+}
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "exc_type": {"type": "string"},
+        "exception": {"type": "string"},
+        "_server_messages": {"type": "string"},
+    },
+}
+
+
+def _operation(name: str, http_method: str) -> dict[str, Any]:
+    function = getattr(service, name)
+    names = list(inspect.signature(function).parameters)
+    required = list(REQUIRED.get(name, ()))
+    doc = inspect.getdoc(function) or name.replace("_", " ")
+    operation: dict[str, Any] = {
+        "operationId": f"{name}_{http_method}",
+        "summary": doc.splitlines()[0],
+        "security": [{"token": []}],
+        "responses": {
+            "200": {
+                "description": "Frappe envelope",
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object", "properties": {"message": {}}, "required": ["message"]}
+                    }
+                },
+            },
+            **{
+                code: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+                for code, text in ERRORS.items()
+            },
+        },
+    }
+    if http_method == "get":
+        operation["parameters"] = [
+            {
+                "name": p,
+                "in": "query",
+                "required": p in required,
+                "description": PARAMETERS[p][1],
+                "schema": PARAMETERS[p][0] if p != "parameters" else {"type": "string"},
+            }
+            for p in names
+        ]
+    else:
+        schema = {
+            "type": "object",
+            "properties": {p: {**PARAMETERS[p][0], "description": PARAMETERS[p][1]} for p in names},
+            "required": required,
+            "additionalProperties": False,
+        }
+        operation["requestBody"] = {
+            "required": bool(required),
+            "content": {"application/json": {"schema": schema}},
+        }
+    return operation
+
+
+def document(server_url: str) -> dict[str, Any]:
+    paths = {
+        f"/api/method/dartwing.dartwing_core.api.jobs.{name}": {
+            method.lower(): _operation(name, method.lower()) for method in methods
+        }
+        for name, methods in service.ENDPOINTS.items()
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Dartwing background jobs",
+            "version": __version__,
+            "description": "The same URLs and payloads as the Frappe app's whitelisted methods.",
+        },
+        "servers": [{"url": server_url}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "token": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "token <api_key>:<api_secret> (dartwing-jobs user add)",
+                }
+            }
+        },
+    }

@@ -1,0 +1,49 @@
+"""Naming series such as `JOB-.YYYY.-.#####`, kept in `tabSeries` the way Frappe keeps them.
+
+The counter is bumped inside the caller's transaction with one upsert statement, so its row lock
+orders concurrent submits (a rolled-back submit gives its number back) and the first use of a new
+prefix — say, on New Year's Day — cannot deadlock the way update-then-insert does on InnoDB.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+from . import tables
+
+_DATE_PARTS = {"YYYY": "%Y", "YY": "%y", "MM": "%m", "DD": "%d"}
+_UPSERTS = {
+    "mysql": mysql.insert,
+    "mariadb": mysql.insert,
+    "sqlite": sqlite.insert,
+    "postgresql": postgresql.insert,
+}
+
+
+def parse_series(series: str, now: datetime) -> tuple[str, int]:
+    """(`prefix`, digit count) of a series expression at `now`: `JOB-.YYYY.-.#####` → (`JOB-2026-`, 5)."""
+    prefix, digits = [], 0
+    for part in series.split("."):
+        if part and set(part) == {"#"}:
+            digits = len(part)
+            break
+        prefix.append(now.strftime(_DATE_PARTS[part]) if part in _DATE_PARTS else part)
+    if not digits:
+        raise ValueError(f"naming series {series!r} has no ##### part")
+    return "".join(prefix), digits
+
+
+def bump_statement(dialect: str, prefix: str):
+    """One statement that creates the counter at 1 or increments it."""
+    s = tables.series
+    insert = _UPSERTS[dialect](s).values(name=prefix, current=1)
+    if dialect in ("mysql", "mariadb"):
+        return insert.on_duplicate_key_update(current=s.c.current + 1)
+    return insert.on_conflict_do_update(index_elements=[s.c.name], set_={"current": s.c.current + 1})
+
+
+def current_statement(prefix: str) -> sa.Select:
+    return sa.select(tables.series.c.current).where(tables.series.c.name == prefix)

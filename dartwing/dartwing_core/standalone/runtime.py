@@ -1,0 +1,210 @@
+"""StandaloneRuntime: the engine's Runtime on SQLAlchemy Core and RQ, with no Frappe bench.
+
+Each thread has its own connection and transaction, like `frappe.db` per request: statements run in
+it until `commit()` or `rollback()`, and after-commit callbacks (RQ enqueue, realtime publish) run
+only once a commit succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from contextlib import contextmanager, suppress
+from datetime import datetime, timezone
+from typing import Any
+
+import redis
+import sqlalchemy as sa
+
+from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB
+from dartwing.dartwing_core.background_jobs.runtime import ExecResult
+from dartwing.dartwing_core.background_jobs.status import PRIORITY_ORDER, Priority
+
+from . import database, naming, tables
+from .config import StandaloneConfig
+from .embedded_redis import EmbeddedRedis
+
+log = logging.getLogger("dartwing")
+
+QUEUE_PREFIX = "dartwing"
+EVENTS_CHANNEL = "events"
+RQ_FAILURE_TTL_SECONDS = 7 * 24 * 3600
+
+
+def queue_name(priority: Priority | str) -> str:
+    return f"{QUEUE_PREFIX}:{Priority(priority).value.lower()}"
+
+
+QUEUE_NAMES: tuple[str, ...] = tuple(queue_name(p) for p in PRIORITY_ORDER)
+
+
+class _ThreadState(threading.local):
+    def __init__(self) -> None:
+        self.connection: sa.Connection | None = None
+        self.callbacks: list[Callable[[], None]] = []
+        self.user: str | None = None
+
+
+class StandaloneRuntime:
+    """Runtime over a SQLAlchemy engine and a Redis connection (see runtime.Runtime)."""
+
+    def __init__(self, config: StandaloneConfig):
+        self.config = config
+        self.engine = database.create_engine(config.db_url)
+        self.redis_url = config.redis_url or EmbeddedRedis(config.home).ensure_running()
+        self.redis = redis.Redis.from_url(self.redis_url)
+        self.namespace = "dartwing"
+        self._state = _ThreadState()
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        # A forked RQ work horse must not share the parent's sockets.
+        self.engine.dispose(close=False)
+        self._state = _ThreadState()
+        self.redis = redis.Redis.from_url(self.redis_url)
+
+    def create_schema(self) -> None:
+        database.create_schema(self.engine)
+
+    # --- database ------------------------------------------------------------------------------
+    def _connection(self) -> sa.Connection:
+        if self._state.connection is None:
+            self._state.connection = self.engine.connect()
+        return self._state.connection
+
+    def execute(self, statement: Any) -> ExecResult:
+        result = self._connection().execute(statement)
+        rows = [dict(row) for row in result.mappings()] if result.returns_rows else []
+        return ExecResult(rows=rows, rowcount=result.rowcount)
+
+    @contextmanager
+    def savepoint(self):
+        with self._connection().begin_nested():
+            yield
+
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        return database.is_unique_violation(exc)
+
+    def commit(self) -> None:
+        connection, self._state.connection = self._state.connection, None
+        if connection is not None:
+            try:
+                connection.commit()
+            finally:
+                connection.close()
+        callbacks, self._state.callbacks = self._state.callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def rollback(self) -> None:
+        connection, self._state.connection = self._state.connection, None
+        self._state.callbacks = []
+        if connection is not None:
+            try:
+                connection.rollback()
+            finally:
+                connection.close()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self._state.callbacks.append(callback)
+
+    @contextmanager
+    def transaction(self):
+        """Commit at the end of the block, roll back if it raises."""
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+    def make_name(self, series: str) -> str:
+        prefix, digits = naming.parse_series(series, self.now())
+        self.execute(naming.bump_statement(self.engine.dialect.name, prefix))
+        value = int(self.execute(naming.current_statement(prefix)).scalar())
+        return f"{prefix}{value:0{digits}d}"
+
+    def next_autoincrement(self, doctype: str) -> int | None:
+        return None  # an AUTO_INCREMENT / INTEGER PRIMARY KEY column assigns it
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc).replace(tzinfo=None)
+
+    @contextmanager
+    def background_session(self):
+        # State is per thread already: a helper thread gets its own connection; close it at exit.
+        try:
+            yield
+        finally:
+            self.rollback()
+
+    # --- identity ------------------------------------------------------------------------------
+    def current_user(self) -> str:
+        return self._state.user or self.config.user
+
+    def set_user(self, user: str) -> None:
+        self._state.user = user
+
+    def user_roles(self, user: str) -> set[str]:
+        hr = tables.has_role
+        return {row["role"] for row in self.execute(sa.select(hr.c.role).where(hr.c.parent == user))}
+
+    # --- transport -----------------------------------------------------------------------------
+    def enqueue(self, queue: str, job_id: str, kwargs: dict[str, Any], timeout: int) -> None:
+        from rq import Queue
+
+        Queue(queue_name(queue), connection=self.redis).enqueue_call(
+            func=RUN_JOB,
+            kwargs=kwargs,
+            timeout=timeout,
+            job_id=job_id,
+            result_ttl=0,
+            failure_ttl=RQ_FAILURE_TTL_SECONDS,
+            description=job_id,
+        )
+
+    def message_pending(self, job_id: str) -> bool:
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        try:
+            status = Job.fetch(job_id, connection=self.redis).get_status(refresh=False)
+        except NoSuchJobError:
+            return False
+        return str(getattr(status, "value", status)) in ("queued", "started", "deferred", "scheduled")
+
+    def remove_message(self, job_id: str) -> None:
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        with suppress(NoSuchJobError):
+            Job.fetch(job_id, connection=self.redis).delete()
+
+    def stop_running(self, job_id: str) -> None:
+        from rq.command import send_stop_job_command
+
+        try:
+            send_stop_job_command(self.redis, job_id)
+        except Exception as exc:  # noqa: BLE001 - the cooperative cancel still stands
+            log.warning("could not stop RQ job %s: %s", job_id, exc)
+
+    def publish_realtime(self, event: str, message: dict[str, Any], room: str) -> None:
+        envelope = json.dumps({"event": event, "message": message, "room": room, "namespace": self.namespace})
+
+        def publish() -> None:
+            try:
+                self.redis.publish(EVENTS_CHANNEL, envelope)
+            except redis.exceptions.RedisError as exc:  # realtime is best effort; the row is the truth
+                log.warning("realtime publish failed: %s", exc)
+
+        self.after_commit(publish)
+
+    def log_error(self, title: str, message: str) -> None:
+        log.error("%s: %s", title, message)
+
+    def new_id(self) -> str:
+        return uuid.uuid4().hex[:10]

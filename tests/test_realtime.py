@@ -1,0 +1,358 @@
+"""The realtime gateway as a Flutter client sees it: real gateway processes (`dartwing-jobs realtime`),
+the real API server, real workers, a real redis-server and python-socketio clients over websocket.
+
+The gateway never touches the database (it asks the API server), so these run on the SQLite store
+only; the API server and the workers are tested on MariaDB elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import httpx
+import pytest
+import socketio
+from conftest import ADMIN, ALICE, BOB, ORG_A, ORG_B, free_port, wait_for
+
+from dartwing.dartwing_core.realtime import RealtimeConfig
+from dartwing.dartwing_core.realtime.app import Gateway
+from dartwing.dartwing_core.realtime.auth import Credentials, credentials_from
+from dartwing.dartwing_core.realtime.relay import parse_envelope
+from dartwing.dartwing_core.standalone import admin
+
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+THROTTLE = 0.25  # DARTWING_PROGRESS_THROTTLE_SECONDS's default, which the workers use
+ROOM_A, ROOM_B = f"org:{ORG_A}", f"org:{ORG_B}"
+
+
+class Gateways:
+    """`dartwing-jobs realtime` processes; stopped (by PID) at teardown."""
+
+    def __init__(self, rt, api_url: str):
+        self.env = {**os.environ, **rt.config.environ()}
+        self.api_url = api_url
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, *extra: str) -> str:
+        port = free_port()
+        cmd = [sys.executable, "-m", "dartwing.dartwing_core.standalone.cli", "realtime"]
+        cmd += ["--port", str(port), "--api-url", self.api_url, *extra]
+        self.processes.append(subprocess.Popen(cmd, env=self.env, stderr=subprocess.DEVNULL))
+        url = f"http://127.0.0.1:{port}"
+
+        def subscribed():
+            try:
+                return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(subscribed, timeout=20, message="the gateway to subscribe to Redis")
+        return url
+
+    def stop_all(self) -> None:
+        for proc in self.processes:
+            proc.terminate()
+        for proc in self.processes:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def gateways(rt, api):
+    pool = Gateways(rt, str(api.client.base_url))
+    yield pool
+    pool.stop_all()
+
+
+class Listener:
+    """A python-socketio AsyncClient over websocket that records what it receives, with the time."""
+
+    def __init__(self, url: str, *, auth=None, headers=None, namespace: str = "/"):
+        self.url, self.auth, self.headers, self.namespace = url, auth, headers or {}, namespace
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: list[tuple[str, float, dict]] = []
+        for name in ("job_progress", "job_status_changed", "error"):
+            self.sio.on(name, self._recorder(name), namespace=namespace)
+
+    def _recorder(self, name):
+        def record(data):
+            self.events.append((name, time.monotonic(), data))
+
+        return record
+
+    async def connect(self) -> Listener:
+        await self.sio.connect(
+            self.url,
+            transports=["websocket"],
+            auth=self.auth,
+            headers=self.headers,
+            namespaces=[self.namespace],
+            wait_timeout=10,
+        )
+        return self
+
+    async def call(self, event: str, data):
+        return await self.sio.call(event, data, namespace=self.namespace, timeout=10)
+
+    async def join(self, room) -> dict:
+        return await self.call("join_room", room)
+
+    def of(self, name: str, job_id: str | None = None) -> list[dict]:
+        return [d for n, _, d in self.events if n == name and (job_id is None or d.get("job_id") == job_id)]
+
+    def timed(self, name: str, job_id: str) -> list[tuple[float, dict]]:
+        return [(t, d) for n, t, d in self.events if n == name and d.get("job_id") == job_id]
+
+    def statuses(self, job_id: str) -> list[tuple[str, str]]:
+        return [(d["from_status"], d["to_status"]) for d in self.of("job_status_changed", job_id)]
+
+    async def until(self, predicate, timeout: float = 30, message: str = "events") -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {message}; got {self.events}")
+            await asyncio.sleep(0.02)
+
+    async def until_status(self, job_id: str, status: str, timeout: float = 30) -> None:
+        await self.until(
+            lambda: any(to == status for _, to in self.statuses(job_id)), timeout, f"{job_id} {status}"
+        )
+
+    async def close(self) -> None:
+        await self.sio.disconnect()
+
+
+def token_of(api, user: str) -> str:
+    return api.tokens[user].removeprefix("token ")
+
+
+async def submit(api, user=ALICE, organization=ORG_A, steps=20, delay=0.05) -> str:
+    body = {
+        "job_type": "progress_demo",
+        "organization": organization,
+        "parameters": {"steps": steps, "delay": delay, "nonce": time.time_ns()},
+    }
+    response = await asyncio.to_thread(api.call, "POST", "submit_job", user, json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["message"]["job_id"]
+
+
+async def history(api, job_id: str, user=ALICE) -> list[tuple[str | None, str]]:
+    response = await asyncio.to_thread(api.call, "GET", "get_job_history", user, params={"job_id": job_id})
+    return [(h["from_status"], h["to_status"]) for h in response.json()["message"]]
+
+
+@sqlite_only
+def test_member_follows_a_job_live_in_both_namespaces_and_outsiders_see_nothing(api, gateways, workers):
+    workers.start()
+    url = gateways.start()
+
+    async def scenario():
+        alice = await Listener(url, auth={"token": token_of(api, ALICE)}).connect()
+        # Frappe's own client connects to /<site>; the standalone runtime's site is "dartwing".
+        alice_site = await Listener(url, auth={"token": api.tokens[ALICE]}, namespace="/dartwing").connect()
+        bob = await Listener(url, headers={"Authorization": api.tokens[BOB]}).connect()
+        assert await alice.join(ROOM_A) == {"room": ROOM_A, "joined": True, "reason": None}
+        assert (await alice_site.join({"room": ROOM_A}))["joined"] is True
+        refused = await bob.join(ROOM_A)
+        assert refused["joined"] is False and ORG_A in refused["reason"]
+        assert (await bob.join(ROOM_B))["joined"] is True
+
+        job_id = await submit(api)
+        await alice.until_status(job_id, "Completed")
+        await alice_site.until_status(job_id, "Completed")
+        await asyncio.sleep(0.3)  # anything late for bob would have arrived by now
+
+        # Every status change, in order, exactly as the job's history records them after submit.
+        expected = (await history(api, job_id))[1:]
+        assert expected == [("Pending", "Queued"), ("Queued", "Running"), ("Running", "Completed")]
+        assert alice.statuses(job_id) == expected
+        assert alice_site.statuses(job_id) == expected
+
+        # Progress: 0 first, 100 last, rising, published at most once per throttle interval (the
+        # final 100 is always sent), and never before Running or after Completed.
+        progress = alice.timed("job_progress", job_id)
+        values = [d["progress"] for _, d in progress]
+        assert values[0] == 0 and values[-1] == 100 and values == sorted(values)
+        assert 3 <= len(values) < 21, values  # 21 updates reported, the throttle let only some out
+        stamps = [datetime.fromisoformat(d["updated_at"]).timestamp() for _, d in progress]
+        assert all(b - a >= THROTTLE - 0.01 for a, b in zip(stamps[:-2], stamps[1:-1], strict=True)), stamps
+        arrivals = [t for t, _ in progress]
+        assert all(b - a >= THROTTLE - 0.1 for a, b in zip(arrivals[:-2], arrivals[1:-1], strict=True))
+        order = [n for n, _, d in alice.events if d.get("job_id") == job_id]
+        first, last = order.index("job_progress"), len(order) - 1 - order[::-1].index("job_progress")
+        assert order[:first] == ["job_status_changed"] * 2 and order[last + 1 :] == ["job_status_changed"]
+        assert alice_site.of("job_progress", job_id) == alice.of("job_progress", job_id)
+
+        # Bob (a member of B only) was told why, and saw none of A's events.
+        assert bob.of("error") == [{"event": "join_room", "room": ROOM_A, "reason": refused["reason"]}]
+        assert [n for n, _, _ in bob.events] == ["error"]
+
+        for listener in (alice, alice_site, bob):
+            await listener.close()
+
+    asyncio.run(scenario())
+
+
+@sqlite_only
+def test_connections_without_valid_credentials_are_refused(api, gateways):
+    url = gateways.start()
+    key, secret = token_of(api, ALICE).split(":")
+
+    async def refused(**kwargs) -> bool:
+        try:
+            listener = await Listener(url, **kwargs).connect()
+        except socketio.exceptions.ConnectionError:
+            return True
+        await listener.close()
+        return False
+
+    async def scenario():
+        assert await refused()  # no credentials at all
+        assert await refused(auth={"token": f"{key}:{secret[::-1]}"})  # wrong secret
+        assert await refused(auth={"token": f"{key[::-1]}:{secret}"})  # unknown key
+        assert await refused(headers={"Authorization": f"token {key}:nope"})
+        assert await refused(auth={"token": "no-colon"})
+        assert await refused(headers={"Cookie": "sid=not-a-session"})  # the standalone server has no sessions
+        # The same key and secret in each accepted spelling is let in.
+        assert not await refused(auth={"token": f"{key}:{secret}"})
+        assert not await refused(auth={"token": f"token {key}:{secret}"})
+        assert not await refused(headers={"Authorization": f"token {key}:{secret}"})
+        # Only org rooms can be joined.
+        alice = await Listener(url, auth={"token": f"{key}:{secret}"}).connect()
+        answer = await alice.join("all")
+        assert answer["joined"] is False and "org:<organization>" in answer["reason"]
+        await alice.until(lambda: alice.of("error"), message="the error event")
+        await alice.close()
+
+    asyncio.run(scenario())
+
+
+@sqlite_only
+def test_two_gateway_processes_both_deliver_to_their_clients(api, gateways, workers):
+    workers.start()
+    first, second = gateways.start(), gateways.start()
+
+    async def scenario():
+        on_first = await Listener(first, auth={"token": token_of(api, ALICE)}).connect()
+        on_second = await Listener(second, auth={"token": token_of(api, ADMIN)}).connect()
+        assert (await on_first.join(ROOM_A))["joined"] and (await on_second.join(ROOM_A))["joined"]
+        job_id = await submit(api, steps=4, delay=0.05)
+        await on_first.until_status(job_id, "Completed")
+        await on_second.until_status(job_id, "Completed")
+        assert on_first.statuses(job_id) == on_second.statuses(job_id)
+        assert on_first.of("job_progress", job_id) == on_second.of("job_progress", job_id)
+        assert len(on_first.statuses(job_id)) == 3
+        await on_first.close()
+        await on_second.close()
+
+    asyncio.run(scenario())
+
+
+@sqlite_only
+def test_a_client_that_reconnects_mid_job_gets_the_final_status(api, gateways, workers):
+    workers.start()
+    url = gateways.start()
+    auth = {"token": token_of(api, ALICE)}
+
+    async def scenario():
+        alice = await Listener(url, auth=auth).connect()
+        await alice.join(ROOM_A)
+        job_id = await submit(api, steps=10, delay=0.1)
+        await alice.until(lambda: alice.of("job_progress", job_id), message="the first progress event")
+        await alice.close()  # the socket drops mid-job
+
+        def completed():
+            view = api.call("GET", "get_job_status", params={"job_id": job_id}).json()["message"]
+            return view["status"] == "Completed"
+
+        await asyncio.to_thread(wait_for, completed, 30, 0.1, "the job to complete")
+        assert ("Running", "Completed") not in alice.statuses(job_id)  # it was missed while away
+
+        again = await Listener(url, auth=auth).connect()
+        await again.join(ROOM_A)
+        answer = await again.call("job_status", job_id)
+        status = answer["message"]
+        assert status["job_id"] == job_id and status["status"] == "Completed" and status["progress"] == 100
+        assert status["output_reference"] == "steps:10"
+        # Another organization's job, or none at all, answers like the API does: 404 without details.
+        assert (await again.call("job_status", {"job_id": "JOB-2000-99999"}))["http_status"] == 404
+        await again.close()
+
+    asyncio.run(scenario())
+
+
+@sqlite_only
+def test_a_member_removed_from_the_organization_stops_receiving_its_events(api, gateways, workers, rt):
+    workers.start()
+    url = gateways.start("--recheck-seconds", "1", "--auth-cache-seconds", "0.5")
+
+    async def scenario():
+        alice = await Listener(url, auth={"token": token_of(api, ALICE)}).connect()
+        watcher = await Listener(url, auth={"token": token_of(api, ADMIN)}).connect()
+        assert (await alice.join(ROOM_A))["joined"] and (await watcher.join(ROOM_A))["joined"]
+
+        admin.add_member(rt, ALICE, ORG_A, status="Inactive")
+        rt.commit()
+        await alice.until(lambda: alice.of("error"), timeout=10, message="the membership_check error")
+        (error,) = alice.of("error")
+        assert error["event"] == "membership_check" and error["room"] == ROOM_A
+
+        job_id = await submit(api, user=ADMIN, steps=2, delay=0.01)
+        await watcher.until_status(job_id, "Completed")
+        await asyncio.sleep(0.3)
+        assert alice.of("job_status_changed", job_id) == [] and alice.of("job_progress", job_id) == []
+        refused = await alice.join(ROOM_A)
+        assert refused["joined"] is False
+        await alice.close()
+        await watcher.close()
+
+    asyncio.run(scenario())
+
+
+# --- the pieces on their own (no processes) ----------------------------------------------------
+
+
+def test_credentials_come_from_the_auth_payload_the_header_or_the_sid_cookie():
+    assert credentials_from({}, {"token": "k:s"}) == Credentials(authorization="token k:s")
+    assert credentials_from({}, {"token": "token k:s"}) == Credentials(authorization="token k:s")
+    assert credentials_from({}, {"token": "nonsense"}) is None
+    header = {"HTTP_AUTHORIZATION": "token k:s", "HTTP_COOKIE": "sid=abc"}
+    assert credentials_from(header, None) == Credentials(authorization="token k:s")
+    assert credentials_from(header, {"token": "x:y"}) == Credentials(authorization="token x:y")
+    assert credentials_from({"HTTP_COOKIE": "full_name=A; sid=abc123"}, {}) == Credentials(sid="abc123")
+    assert credentials_from({"HTTP_COOKIE": "sid=Guest"}, None) is None
+    assert credentials_from({}, None) is None
+    assert Credentials(sid="abc").headers() == {"Cookie": "sid=abc"}
+
+
+def test_only_organization_events_are_relayed_and_namespaces_follow_the_site():
+    def envelope(**fields):
+        return parse_envelope(
+            __import__("json").dumps({"event": "job_progress", "message": {}, "room": ROOM_A, **fields})
+        )
+
+    assert envelope().namespace is None
+    assert envelope(namespace="site1.local").namespace == "site1.local"
+    assert envelope(room="all") is None and envelope(room="user:x") is None and envelope(room="org:") is None
+    assert envelope(event="disconnect") is None and envelope(event="error") is None
+    assert parse_envelope(b"not json") is None
+
+    single = Gateway(RealtimeConfig(redis_url="redis://unused"))
+    assert single.namespaces_for(envelope(namespace="dartwing")) == ["/", "/dartwing"]
+    assert single.namespaces_for(envelope()) == ["/"]
+    bench = Gateway(RealtimeConfig(redis_url="redis://unused", site="site1.local"))
+    assert bench.namespaces_for(envelope(namespace="site1.local")) == ["/", "/site1.local"]
+    assert bench.namespaces_for(envelope(namespace="site2.local")) == []  # another site's tenants
+    assert bench.config.accepts_namespace("/site1.local") and not bench.config.accepts_namespace(
+        "/site2.local"
+    )
