@@ -17,7 +17,7 @@ from dartwing.dartwing_core.background_jobs import schema
 from dartwing.dartwing_core.background_jobs.execution import resolve_handler
 from dartwing.dartwing_core.background_jobs.scheduler import SCHEDULE
 from dartwing.dartwing_core.standalone import tables as standalone_tables
-from dartwing.dartwing_core.standalone.seed import EXAMPLE_JOB_TYPES
+from dartwing.dartwing_core.standalone.seed import EXAMPLE_JOB_TYPES, maintenance_job_types
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "dartwing"
@@ -119,6 +119,11 @@ def test_fixtures_load_and_their_handlers_import():
     assert {k: v for k, v in shipped.items() if k in standalone} == {
         k: standalone[k] for k in shipped if k in standalone
     }
+    # The seed-004 maintenance types exist in both runtimes, each with its own handler (cleanup shared).
+    maintenance = {name: handler for name, handler, _ in maintenance_job_types()}
+    assert set(maintenance) == {"cache_flush", "db_optimize", "log_rotate", "email_send", "cleanup"}
+    assert all(callable(resolve_handler(handler)) for handler in maintenance.values())
+    assert shipped["cleanup"] == maintenance["cleanup"]
     assert {
         "echo",
         "progress_demo",

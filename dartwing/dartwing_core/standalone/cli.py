@@ -85,11 +85,12 @@ def init(ctx: click.Context) -> None:
 @click.pass_context
 def worker(ctx: click.Context, forking, burst, name, max_jobs, log_level) -> None:
     """Run an RQ worker on the Critical, High, Normal and Low queues (in that order)."""
+    from .logs import log_to_file
     from .worker import run_worker
 
-    run_worker(
-        _runtime(ctx), forking=forking, burst=burst, name=name, max_jobs=max_jobs, logging_level=log_level
-    )
+    rt = _runtime(ctx)
+    log_to_file(rt.config.home, "worker")
+    run_worker(rt, forking=forking, burst=burst, name=name, max_jobs=max_jobs, logging_level=log_level)
 
 
 @cli.command()
@@ -171,10 +172,13 @@ def metrics(ctx: click.Context, organization) -> None:
 @click.pass_context
 def scheduler(ctx: click.Context, ticks) -> None:
     """Run the sweeps on the hooks.py schedule; safe on several hosts (one run per tick)."""
+    from .logs import log_to_file
     from .scheduler import run_scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    run_scheduler(_runtime(ctx), ticks=ticks)
+    rt = _runtime(ctx)
+    log_to_file(rt.config.home, "scheduler")
+    run_scheduler(rt, ticks=ticks)
 
 
 @cli.command()
@@ -196,7 +200,10 @@ def server(ctx: click.Context, host, port, workers) -> None:
     """Serve the job API at Frappe's URLs (/api/method/dartwing.dartwing_core.api.jobs.*), OpenAPI and /metrics."""
     import uvicorn
 
+    from .logs import log_to_file
+
     rt = _runtime(ctx)
+    log_to_file(rt.config.home, "server")
     if workers > 1:
         os.environ.update(rt.config.environ())
         uvicorn.run(

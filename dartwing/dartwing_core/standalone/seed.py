@@ -3,6 +3,10 @@ organization and a demo member, so the demo, the README's examples and a first s
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 from . import admin
 from .runtime import StandaloneRuntime
 
@@ -34,11 +38,33 @@ EXAMPLE_JOB_TYPES: tuple[tuple[str, str, dict], ...] = (
     ("sleep", f"{_EXAMPLES}.sleep", {"deduplication_window": 0, "description": "Sleeps, honouring cancel."}),
 )
 
+# The seed-004 maintenance types run standalone handlers; their settings (role, priority, timeout,
+# dedup window, retries) are the ones the Frappe fixtures ship, read from the same file.
+_MAINTENANCE = "dartwing.dartwing_core.standalone.maintenance"
+MAINTENANCE_HANDLERS: dict[str, str] = {
+    "cache_flush": f"{_MAINTENANCE}.cache_flush",
+    "db_optimize": f"{_MAINTENANCE}.db_optimize",
+    "log_rotate": f"{_MAINTENANCE}.log_rotate",
+    "email_send": f"{_MAINTENANCE}.email_send",
+    "cleanup": "dartwing.dartwing_core.background_jobs.handlers.maintenance.cleanup",
+}
+JOB_TYPE_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "job_type.json"
+_NOT_OPTIONS = {"doctype", "name", "type_name", "handler_method"}
+
+
+def maintenance_job_types() -> list[tuple[str, str, dict[str, Any]]]:
+    """(type_name, standalone handler, options from the fixtures) for each seed-004 maintenance type."""
+    fixtures = {doc["name"]: doc for doc in json.loads(JOB_TYPE_FIXTURES.read_text())}
+    return [
+        (name, handler, {k: v for k, v in fixtures[name].items() if k not in _NOT_OPTIONS})
+        for name, handler in MAINTENANCE_HANDLERS.items()
+    ]
+
 
 def seed(rt: StandaloneRuntime) -> None:
     """Idempotent; commits."""
     admin.add_user(rt, ADMIN_USER, ("System Manager", "Job Administrator"))
-    for type_name, handler, options in EXAMPLE_JOB_TYPES:
+    for type_name, handler, options in (*EXAMPLE_JOB_TYPES, *maintenance_job_types()):
         admin.upsert_job_type(rt, type_name, handler, **options)
     admin.add_organization(rt, DEMO_ORGANIZATION)
     admin.add_user(rt, DEMO_USER, ("Job User",))
