@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -356,3 +357,27 @@ def test_only_organization_events_are_relayed_and_namespaces_follow_the_site():
     assert bench.config.accepts_namespace("/site1.local") and not bench.config.accepts_namespace(
         "/site2.local"
     )
+
+
+@sqlite_only
+def test_the_readme_client_follows_a_job_to_the_end(api, gateways, workers):
+    """examples/follow_job.py, which the README shows, run as a user would run it."""
+    workers.start()
+    url = gateways.start()
+    job_id = asyncio.run(submit(api, steps=5, delay=0.2))
+    client = Path(__file__).resolve().parent.parent / "examples" / "follow_job.py"
+    done = subprocess.run(
+        [sys.executable, str(client), url, token_of(api, ALICE), ORG_A, job_id],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        f"Job {job_id} changed to Completed steps:5" in done.stdout
+        or f"Job {job_id} is Completed" in done.stdout
+    )
+    assert "'joined': True" in done.stdout
+    code = client.read_text().split('"""', 2)[2].strip()
+    readme = (client.parent.parent / "README.md").read_text()
+    assert code in readme, "the README shows examples/follow_job.py as it is"
