@@ -173,6 +173,19 @@ def rt(db_url, redis_server, tmp_path) -> Iterator[StandaloneRuntime]:
     runtime.engine.dispose()
 
 
+def stop_processes(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM the processes this run started, then SIGKILL any still there after 10 s."""
+    for proc in processes:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in processes:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Workers:
     """Real `dartwing-jobs worker` processes; stopped (by PID) at teardown."""
 
@@ -196,15 +209,7 @@ class Workers:
         return proc
 
     def stop_all(self) -> None:
-        for proc in self.processes:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.processes:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.processes)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 import socketio
-from conftest import ADMIN, ALICE, BOB, ORG_A, ORG_B, free_port, wait_for
+from conftest import ADMIN, ALICE, BOB, ORG_A, ORG_B, free_port, stop_processes, wait_for
 
 from dartwing.dartwing_core.realtime import RealtimeConfig
 from dartwing.dartwing_core.realtime.app import Gateway
@@ -57,14 +57,7 @@ class Gateways:
         return url
 
     def stop_all(self) -> None:
-        for proc in self.processes:
-            proc.terminate()
-        for proc in self.processes:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.processes)
 
 
 @pytest.fixture
