@@ -18,12 +18,15 @@ import os
 import smtplib
 import string
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import make_msgid
 
 from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
 from dartwing.dartwing_core.background_jobs import JobContext, PermanentError
@@ -66,7 +69,9 @@ def cache_flush(context: JobContext) -> dict:
                 registry.cleanup()
                 continue
             for job_id in registry.get_job_ids():
-                registry.remove(job_id, delete_job=True)
+                registry.remove(job_id)
+                with suppress(NoSuchJobError):  # the entry may outlive its job's record
+                    Job.fetch(job_id, connection=rt.redis).delete(remove_from_queue=False)
                 cleared += 1
     freed = max(memory_before - rt.redis.info("memory")["used_memory"], 0)
     return {
