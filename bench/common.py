@@ -29,6 +29,7 @@ from typing import Any
 
 import redis
 import sqlalchemy as sa
+from noop_task import noop
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -36,10 +37,6 @@ CLI = [sys.executable, "-m", "dartwing.dartwing_core.standalone.cli"]
 MARIADB_SERVER_URL = os.environ.get("DARTWING_BENCH_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306")
 RAW_QUEUE = "bench-raw"  # the raw RQ peer's queue, on the same redis-server as the engine's queues
 BACKENDS = ("sqlite", "mariadb")
-
-
-def noop() -> None:
-    """The raw RQ peer's job: a module-level function that does nothing (rq workers import `common`)."""
 
 
 # --- small utilities ----------------------------------------------------------------------------
@@ -154,7 +151,9 @@ def print_table(
     numeric = [all(isinstance(row[i], int | float) for row in rows) for i in range(len(headers))]
 
     def line(values: Sequence[str]) -> str:
-        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=False))
+        return "  ".join(
+            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=False)
+        )
 
     print(f"\n{title}")
     print(line([str(h) for h in headers]))
@@ -219,6 +218,28 @@ def _pings(client: redis.Redis) -> bool:
         return bool(client.ping())
     except redis.exceptions.ConnectionError:
         return False
+
+
+def start_http(cmd: list[str], env: dict[str, str], port: int, probe_path: str = "/") -> subprocess.Popen:
+    """Start an HTTP server process (stop it with stop_processes) and wait until `probe_path` answers."""
+    import httpx
+
+    proc = subprocess.Popen(cmd, env=env)
+
+    def up() -> bool:
+        _check_alive([proc])
+        try:
+            httpx.get(f"http://127.0.0.1:{port}{probe_path}", timeout=2)
+            return True
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(up, 60, f"{' '.join(cmd[-4:])} to answer", 0.1)
+    except BaseException:
+        stop_processes([proc])
+        raise
+    return proc
 
 
 def mariadb_reachable() -> str | None:
@@ -392,7 +413,9 @@ def count_jobs(rt: Any, status: str = "Completed") -> int:
     return int(count)
 
 
-def wait_engine_completed(rt: Any, expected: int, timeout: float, processes: Sequence[subprocess.Popen]) -> None:
+def wait_engine_completed(
+    rt: Any, expected: int, timeout: float, processes: Sequence[subprocess.Popen]
+) -> None:
     """Until `expected` Background Jobs are Completed (polled every 0.1 s)."""
 
     def done() -> bool:

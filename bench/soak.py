@@ -1,0 +1,775 @@
+"""Soak under faults: a steady stream of jobs while workers are SIGKILLed, Redis restarts and the
+workers' MariaDB connections are dropped; then every job must end exactly where its behaviour says.
+
+What it runs, all of its own: a redis-server on a free port, a MariaDB database with a unique name
+(dropped at the end), `dartwing-jobs worker --no-forking` processes and, in this process, a
+sweeper thread calling the minute sweep every second, with test-like fast settings (heartbeat,
+orphan timeout, outbox grace and retry backoff in seconds, not minutes) so it finishes in minutes.
+
+The stream: `--jobs` jobs submitted evenly over `--duration` seconds across `--orgs` organizations
+(each by a member of its organization), `--transient` % failing transiently once, `--permanent` %
+failing permanently, `--dependent` % depending on an earlier job of the same organization. Every
+handler run is recorded (job, attempt, pid, start) in a side table of the soak's database by an
+autocommit connection of its own, so a killed run is still counted. Meanwhile a chaos thread,
+bounded to the submission window, SIGKILLs `--kills` workers (preferring one with a job running;
+each is replaced at once, as a supervisor would), restarts the redis-server `--redis-restarts`
+times and kills the workers' MariaDB connections `--db-kills` times (found in
+information_schema.PROCESSLIST by this database's name and the workers' own TCP ports).
+
+After the stream and the chaos, the sweep runs until every job is terminal (or `--settle` seconds
+pass), and the soak checks: every submitted job exists once and is in the terminal state its
+behaviour predicts (ok and transient → Completed; permanent → Dead Letter; a child of a job that
+ends Dead Letter or Canceled → Canceled); none completed twice (Running → Completed rows in the
+execution log); none stuck; and every handler run beyond the behaviour's own (1, or 2 for transient)
+follows a SIGKILL or a dropped connection of the worker that ran it — those are counted, any other
+is a failure. tests/test_soak.py runs the same code with a few hundred jobs.
+
+    python bench/soak.py                          # 20,000 jobs over 240 s, 4 workers (about 6 minutes)
+    python bench/soak.py --quick                  # 2,000 jobs over 40 s
+    python bench/soak.py --jobs 5000 --duration 60 --workers 3 --kills 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from common import (
+    CLI,
+    MARIADB_SERVER_URL,
+    OwnRedis,
+    child_env,
+    environment,
+    mariadb_reachable,
+    own_mariadb_database,
+    print_table,
+    stop_processes,
+    wait_until,
+    write_result,
+)
+from sqlalchemy.dialects import mysql
+
+from dartwing.dartwing_core.background_jobs import InvalidInputError, PermanentError, TransientError, schema
+from dartwing.dartwing_core.background_jobs.runtime import set_runtime
+from dartwing.dartwing_core.background_jobs.scheduler import every_minute
+from dartwing.dartwing_core.background_jobs.status import TERMINAL
+from dartwing.dartwing_core.background_jobs.submission import submit_job
+from dartwing.dartwing_core.standalone import admin, configure
+from dartwing.dartwing_core.standalone.seed import ADMIN_USER
+
+bj, jel = schema.background_job, schema.job_execution_log
+TERMINAL_STATUSES = frozenset(s.value for s in TERMINAL)
+JOB_TYPE = "soak"
+HANDLER = "soak.soak_handler"  # bench/ is on the workers' PYTHONPATH (common.child_env)
+
+# Fast engine settings for the soak's processes (the workers and this one): seconds, not minutes.
+FAST_SETTINGS = {
+    "DARTWING_HEARTBEAT_SECONDS": "0.5",
+    "DARTWING_ORPHAN_AFTER_SECONDS": "4",
+    "DARTWING_OUTBOX_GRACE_SECONDS": "1",
+    "DARTWING_BACKOFF_BASE_SECONDS": "0.2",
+    "DARTWING_BACKOFF_CAP_SECONDS": "1",
+}
+
+# --- the handler the workers run ----------------------------------------------------------------------
+
+runs_metadata = sa.MetaData()
+soak_run = sa.Table(
+    "soak_run",
+    runs_metadata,
+    sa.Column(
+        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    sa.Column("job", sa.String(140), nullable=False, index=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column(
+        "started", sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"), nullable=False
+    ),
+)
+_recorder: sa.Engine | None = None
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, as the engine stores times
+
+
+def soak_handler(context: Any) -> dict:
+    """Record this run (committed at once, on a connection of its own), then behave as told:
+    `kind` ok → succeed, transient → fail transiently on the first attempt, permanent → fail
+    permanently; sleep `sleep_ms` first."""
+    global _recorder
+    if _recorder is None:
+        _recorder = sa.create_engine(
+            os.environ["DARTWING_DB_URL"], isolation_level="AUTOCOMMIT", pool_pre_ping=True
+        )
+    with _recorder.connect() as conn:
+        conn.execute(
+            sa.insert(soak_run).values(
+                job=context.job_name, attempt=context.attempt, pid=os.getpid(), started=utcnow()
+            )
+        )
+    params = context.parameters
+    time.sleep(float(params.get("sleep_ms", 0)) / 1000)
+    kind = params.get("kind", "ok")
+    if kind == "transient" and context.attempt <= 1:
+        raise TransientError(f"soak: simulated outage on attempt {context.attempt}")
+    if kind == "permanent":
+        raise PermanentError("soak: invalid input")
+    return {"i": params.get("i")}
+
+
+# --- configuration and plan ---------------------------------------------------------------------------
+
+
+@dataclass
+class SoakConfig:
+    jobs: int = 20_000
+    orgs: int = 20
+    duration: float = 240.0  # seconds over which the jobs are submitted (and the chaos is bounded to)
+    workers: int = 4
+    transient: float = 5.0  # percent
+    permanent: float = 1.0  # percent
+    dependent: float = 5.0  # percent of jobs with depends_on
+    slow: float = 1.0  # percent of ok jobs that sleep `slow_ms` (so kills catch jobs mid-run)
+    sleep_ms: float = 5.0  # other jobs sleep up to this
+    slow_ms: float = 400.0
+    kills: int = 5
+    redis_restarts: int = 1
+    db_kills: int = 1
+    sweep_interval: float = 1.0
+    settle: float = 300.0  # seconds allowed after the stream for everything to become terminal
+    seed: int = 1
+    settings: dict[str, str] = field(default_factory=lambda: dict(FAST_SETTINGS))
+
+
+@dataclass
+class Planned:
+    index: int
+    organization: str
+    kind: str  # ok / transient / permanent
+    parent: str | None = None  # job name of the parent
+    name: str | None = None
+    submitted_at: datetime | None = None
+    refused: str | None = None  # why submit refused it (parent already ended)
+
+
+def predicted_status(job: Planned, by_name: dict[str, Planned]) -> str:
+    if job.parent is not None:
+        parent = predicted_status(by_name[job.parent], by_name)
+        if parent in ("Dead Letter", "Canceled"):
+            return "Canceled"
+    return "Dead Letter" if job.kind == "permanent" else "Completed"
+
+
+def expected_runs(job: Planned, status: str) -> int:
+    """Handler runs the behaviour itself needs (no faults)."""
+    if status == "Canceled":
+        return 0
+    return 2 if job.kind == "transient" else 1
+
+
+# --- fault injection ---------------------------------------------------------------------------------
+
+
+class WorkerPool:
+    """The soak's own worker processes; a killed or crashed worker is replaced (a supervisor's job)."""
+
+    def __init__(self, env: dict[str, str], count: int, logdir: Path):
+        self.env = env
+        self.logdir = logdir
+        self.processes: list[subprocess.Popen] = []
+        self.killed: dict[int, datetime] = {}  # pid -> when this soak SIGKILLed it
+        self.unexpected_exits: list[tuple[int, int | None]] = []
+        self.lock = threading.Lock()
+        for _ in range(count):
+            self.processes.append(self._start())
+
+    def _start(self) -> subprocess.Popen:
+        log = open(self.logdir / f"worker-{len(self.killed)}-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
+        cmd = [*CLI, "worker", "--no-forking", "--log-level", "WARNING"]
+        return subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def pids(self) -> list[int]:
+        with self.lock:
+            return [p.pid for p in self.processes if p.poll() is None]
+
+    def kill(self, pid: int) -> None:
+        """SIGKILL one of this pool's workers (by PID) and start its replacement."""
+        with self.lock:
+            proc = next(p for p in self.processes if p.pid == pid)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            self.killed[proc.pid] = utcnow()
+            self.processes.remove(proc)
+            self.processes.append(self._start())
+
+    def supervise(self) -> None:
+        """Replace workers that exited without being killed by the soak (and note them)."""
+        with self.lock:
+            for proc in list(self.processes):
+                if proc.poll() is not None:
+                    self.unexpected_exits.append((proc.pid, proc.returncode))
+                    self.processes.remove(proc)
+                    self.processes.append(self._start())
+
+    def stop(self) -> None:
+        with self.lock:
+            stop_processes(self.processes)
+
+
+def tcp_local_ports(pid: int) -> set[int]:
+    """Local TCP ports of a process's sockets (Linux /proc): its inodes matched in /proc/net/tcp*."""
+    inodes = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        return set()
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) > 9 and parts[9] in inodes:
+                ports.add(int(parts[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def kill_worker_connections(server: sa.Engine, database: str, worker_pids: list[int]) -> int:
+    """KILL the MariaDB connections of these worker processes on the soak's database; how many."""
+    ports = set().union(*(tcp_local_ports(pid) for pid in worker_pids)) if worker_pids else set()
+    killed = 0
+    with server.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT ID, HOST FROM information_schema.PROCESSLIST WHERE DB = :db"), {"db": database}
+        ).all()
+        for conn_id, host in rows:
+            port = int(host.rsplit(":", 1)[1]) if host and ":" in host else None
+            if port in ports:
+                try:
+                    conn.exec_driver_sql("KILL CONNECTION %s", (int(conn_id),))
+                    killed += 1
+                except sa.exc.DBAPIError:  # it closed in between
+                    pass
+    return killed
+
+
+def running_worker_pids(server: sa.Engine, database: str) -> list[int]:
+    """PIDs whose latest recorded run is of a job still Running on that attempt."""
+    db = sa.quoted_name(database, True)
+    runs = soak_run.to_metadata(sa.MetaData(), schema=db)
+    jobs = bj.to_metadata(sa.MetaData(), schema=db)
+    stmt = (
+        sa.select(runs.c.pid)
+        .select_from(runs.join(jobs, jobs.c.name == runs.c.job))
+        .where(jobs.c.status == "Running", jobs.c.attempt == runs.c.attempt)
+    )
+    with server.connect() as conn:
+        return [row[0] for row in conn.execute(stmt)]
+
+
+@dataclass
+class ChaosLog:
+    worker_kills: list[dict[str, Any]] = field(default_factory=list)
+    redis_restarts: list[datetime] = field(default_factory=list)
+    db_kills: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def chaos(
+    cfg: SoakConfig,
+    pool: WorkerPool,
+    own_redis: OwnRedis,
+    server: sa.Engine,
+    database: str,
+    stop: threading.Event,
+    log: ChaosLog,
+) -> None:
+    """Within the submission window: the kills, Redis restarts and connection drops, spread out."""
+    rng = random.Random(cfg.seed + 1)
+    # Interleaved and evenly spaced over 90 % of the window, so no two faults land together.
+    kinds = [("kill", cfg.kills), ("db", cfg.db_kills), ("redis", cfg.redis_restarts)]
+    order: list[str] = []
+    while any(left for _, left in kinds):
+        for i, (what, left) in enumerate(kinds):
+            if left:
+                order.append(what)
+                kinds[i] = (what, left - 1)
+    events = [((k + 1) / (len(order) + 1) * 0.9, what) for k, what in enumerate(order)]
+    started = time.monotonic()
+    for at, what in sorted(events):
+        if stop.wait(max(0.0, started + at * cfg.duration - time.monotonic())):
+            return
+        try:
+            if what == "kill":
+                deadline = time.monotonic() + 2
+                busy: list[int] = []
+                while not busy and time.monotonic() < deadline:
+                    busy = [pid for pid in running_worker_pids(server, database) if pid in pool.pids()]
+                    if not busy:
+                        time.sleep(0.02)
+                victim = rng.choice(busy or pool.pids())
+                pool.kill(victim)
+                log.worker_kills.append({"pid": victim, "at": utcnow(), "had_running_job": bool(busy)})
+            elif what == "redis":
+                own_redis.stop()
+                log.redis_restarts.append(utcnow())
+                own_redis.start()
+            else:
+                count = kill_worker_connections(server, database, pool.pids())
+                log.db_kills.append({"at": utcnow(), "connections": count})
+        except Exception as exc:  # noqa: BLE001 - the soak reports it; the chaos goes on
+            log.errors.append(f"{what}: {exc!r}")
+
+
+def sweeper(cfg: SoakConfig, pool: WorkerPool, stop: threading.Event, sweeps: list[int]) -> None:
+    while not stop.wait(cfg.sweep_interval):
+        every_minute()  # never raises; failures (e.g. Redis restarting) are logged, the next tick retries
+        pool.supervise()
+        sweeps[0] += 1
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def engine_log_to(path: Path) -> Iterator[None]:
+    """The engine's own log lines (sweep warnings, enqueue errors) go to a file, not the console."""
+    logger = logging.getLogger("dartwing")
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    saved = (logger.propagate, logger.level)
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        logger.propagate, logger.level = saved
+
+
+def plan_jobs(cfg: SoakConfig) -> list[Planned]:
+    rng = random.Random(cfg.seed)
+    organizations = [f"Soak Org {k:02d}" for k in range(1, cfg.orgs + 1)]
+    plan = []
+    for index in range(cfg.jobs):
+        roll = rng.uniform(0, 100)
+        kind = (
+            "transient"
+            if roll < cfg.transient
+            else "permanent"
+            if roll < cfg.transient + cfg.permanent
+            else "ok"
+        )
+        plan.append(Planned(index, organizations[index % cfg.orgs], kind))
+    return plan
+
+
+def member(organization: str) -> str:
+    return f"member@{organization.lower().replace(' ', '-')}.example"
+
+
+def submit_stream(cfg: SoakConfig, rt: Any, plan: list[Planned]) -> None:
+    """Submit the plan evenly over cfg.duration; each job as its organization's member."""
+    rng = random.Random(cfg.seed + 2)
+    recent: dict[str, list[Planned]] = defaultdict(list)  # per organization, the latest few jobs
+    started = time.monotonic()
+    for job in plan:
+        delay = started + job.index * cfg.duration / cfg.jobs - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        candidates = recent[job.organization]
+        if candidates and rng.uniform(0, 100) < cfg.dependent:
+            job.parent = rng.choice(candidates[-20:]).name
+        sleep_ms = cfg.slow_ms if rng.uniform(0, 100) < cfg.slow else rng.uniform(0, cfg.sleep_ms)
+        params = {"i": job.index, "kind": job.kind, "sleep_ms": round(sleep_ms, 1)}
+        rt.set_user(member(job.organization))
+        try:
+            record = submit_job(JOB_TYPE, job.organization, params, depends_on=job.parent, runtime=rt)
+        except InvalidInputError as exc:  # the parent already ended Dead Letter / Canceled
+            rt.rollback()
+            job.refused = str(exc)
+            job.parent = None
+            record = submit_job(JOB_TYPE, job.organization, params, runtime=rt)
+        job.name, job.submitted_at = record["name"], utcnow()
+        # submit_job never commits; the commit's after-commit hand-off to RQ logs (not raises) a
+        # Redis error, which the outbox sweep repairs.
+        rt.commit()
+        candidates.append(job)
+        del candidates[:-50]
+
+
+@dataclass
+class SoakResult:
+    config: dict[str, Any]
+    counts: dict[str, Any]
+    by_status: dict[str, dict[str, int]]
+    violations: list[str]
+    chaos: dict[str, Any]
+    seconds: dict[str, float]
+    logdir: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def run_soak(cfg: SoakConfig, *, progress: Callable[[str], None] = print) -> SoakResult:
+    """Run one soak on services of its own; returns the counts and any invariant violations."""
+    if reason := mariadb_reachable():
+        raise RuntimeError(reason)
+    home = Path(tempfile.mkdtemp(prefix="dartwing-soak-"))
+    own_redis = OwnRedis(home).start()
+    keep_logs = False
+    try:
+        with own_mariadb_database("soak") as db_url, environ(cfg.settings), engine_log_to(home / "soak.log"):
+            result = _run(cfg, home, own_redis, db_url, progress)
+            keep_logs = not result.ok
+            result.logdir = str(home) if keep_logs else None
+            return result
+    finally:
+        own_redis.stop()
+        if not keep_logs:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def _run(
+    cfg: SoakConfig, home: Path, own_redis: OwnRedis, db_url: str, progress: Callable[[str], None]
+) -> SoakResult:
+    database = sa.make_url(db_url).database
+    rt = configure(home=home, db_url=db_url, redis_url=own_redis.url, user=ADMIN_USER, create_schema=True)
+    server = sa.create_engine(MARIADB_SERVER_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    pool: WorkerPool | None = None
+    stop_chaos, stop_sweeper = threading.Event(), threading.Event()
+    threads: list[threading.Thread] = []
+    try:
+        runs_metadata.create_all(rt.engine)
+        admin.add_user(rt, ADMIN_USER, ("System Manager", "Job Administrator"))
+        admin.upsert_job_type(
+            rt, JOB_TYPE, HANDLER, deduplication_window=0, max_retries=5, default_timeout=120
+        )
+        plan = plan_jobs(cfg)
+        for organization in sorted({job.organization for job in plan}):
+            admin.add_organization(rt, organization)
+            admin.add_user(rt, member(organization), ("Job User",))
+            admin.add_member(rt, member(organization), organization)
+        rt.commit()
+
+        env = child_env(rt, **cfg.settings)
+        pool = WorkerPool(env, cfg.workers, home)
+        wait_until(lambda: _registered_workers(rt) >= cfg.workers, 60, "the soak's workers to register", 0.1)
+        progress(
+            f"  soak: {cfg.jobs:,} jobs over {cfg.duration:.0f}s, {cfg.orgs} organizations, {cfg.workers} workers; "
+            f"chaos: {cfg.kills} SIGKILLs, {cfg.redis_restarts} Redis restarts, {cfg.db_kills} connection drops"
+        )
+        chaos_log = ChaosLog()
+        sweeps = [0]
+        threads = [
+            threading.Thread(
+                target=chaos,
+                args=(cfg, pool, own_redis, server, database, stop_chaos, chaos_log),
+                name="soak-chaos",
+            ),
+            threading.Thread(target=sweeper, args=(cfg, pool, stop_sweeper, sweeps), name="soak-sweeper"),
+        ]
+        for thread in threads:
+            thread.start()
+        t0 = time.monotonic()
+        submit_stream(cfg, rt, plan)
+        submitted_in = time.monotonic() - t0
+        threads[0].join()  # the chaos is bounded to the submission window
+        progress(f"  soak: submitted in {submitted_in:.1f}s; settling (sweep every {cfg.sweep_interval}s)")
+        t1 = time.monotonic()
+        settled = _settle(rt, cfg.settle, len(plan))
+        settle_seconds = time.monotonic() - t1
+        stop_sweeper.set()
+        threads[1].join()
+        for _ in range(3):  # quiescence: nothing left for the sweep to move
+            every_minute()
+        pool.stop()
+        result = check(rt, plan, chaos_log, pool)
+        result.seconds = {
+            "submit": round(submitted_in, 1),
+            "settle": round(settle_seconds, 1),
+            "total": round(time.monotonic() - t0, 1),
+        }
+        result.counts["settled"] = settled
+        result.counts["sweeps"] = sweeps[0]
+        result.config = {**asdict(cfg)}
+        return result
+    finally:
+        stop_chaos.set()
+        stop_sweeper.set()
+        for thread in threads:
+            thread.join()
+        if pool is not None:
+            pool.stop()
+        rt.rollback()
+        set_runtime(None)
+        rt.engine.dispose()
+        rt.redis.close()
+        server.dispose()
+
+
+def _registered_workers(rt: Any) -> int:
+    from rq import Worker
+
+    return len(Worker.all(connection=rt.redis))
+
+
+def _settle(rt: Any, timeout: float, total: int) -> bool:
+    """Until every job is terminal (the sweeper thread keeps sweeping); False on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        active = rt.execute(
+            sa.select(sa.func.count()).select_from(bj).where(bj.c.status.not_in(sorted(TERMINAL_STATUSES)))
+        ).scalar()
+        rt.rollback()
+        if not active:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+# --- the checks --------------------------------------------------------------------------------------
+
+
+def check(rt: Any, plan: list[Planned], chaos_log: ChaosLog, pool: WorkerPool) -> SoakResult:
+    by_name = {job.name: job for job in plan}
+    rows = {r["name"]: r for r in rt.execute(sa.select(bj.c.name, bj.c.status, bj.c.attempt)).rows}
+    completions = Counter(
+        r["background_job"]
+        for r in rt.execute(
+            sa.select(jel.c.background_job).where(
+                jel.c.from_status == "Running", jel.c.to_status == "Completed"
+            )
+        ).rows
+    )
+    runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rt.execute(sa.select(soak_run).order_by(soak_run.c.id)).rows:
+        runs[r["job"]].append(r)
+    rt.rollback()
+
+    violations: list[str] = []
+
+    def violation(message: str) -> None:
+        if len(violations) < 50:
+            violations.append(message)
+        else:
+            violations[-1] = "... and more"
+
+    missing = [name for name in by_name if name not in rows]
+    extra = [name for name in rows if name not in by_name]
+    for name in missing:
+        violation(f"{name}: submitted but not in the database (lost)")
+    for name in extra:
+        violation(f"{name}: in the database but never submitted")
+
+    by_status: dict[str, dict[str, int]] = defaultdict(lambda: {"predicted": 0, "actual": 0})
+    mismatched = stuck = double = 0
+    rerun_kill = rerun_db = rerun_unexplained = by_design = 0
+    kill_times = {pid: at for pid, at in pool.killed.items()}
+    db_kill_times = [event["at"] for event in chaos_log.db_kills]
+    for name, job in by_name.items():
+        row = rows.get(name)
+        if row is None:
+            continue
+        want, got = predicted_status(job, by_name), row["status"]
+        by_status[want]["predicted"] += 1
+        by_status[got]["actual"] += 1
+        if got not in TERMINAL_STATUSES:
+            stuck += 1
+            violation(f"{name} ({job.kind}, parent {job.parent}): stuck in {got}")
+        elif got != want:
+            mismatched += 1
+            violation(f"{name} ({job.kind}, parent {job.parent}): {got}, predicted {want}")
+        done = completions.get(name, 0)
+        if done > 1:
+            double += 1
+            violation(f"{name}: Running → Completed {done} times")
+        if (got == "Completed") != (done == 1):
+            violation(f"{name}: status {got} with {done} Running → Completed log rows")
+        job_runs = runs.get(name, [])
+        if got == "Completed" and not job_runs:
+            violation(f"{name}: Completed without a recorded handler run")
+        if len(job_runs) > 1 and expected_runs(job, got) > 1:
+            by_design += 1
+        if len(job_runs) > expected_runs(job, got):
+            # Each run before the last must have lost its outcome to a fault of its worker.
+            reasons = set()
+            for earlier, later in zip(job_runs, job_runs[1:], strict=False):
+                killed_at = kill_times.get(earlier["pid"])
+                if killed_at is not None and earlier["started"] <= killed_at:
+                    reasons.add("kill")
+                elif any(earlier["started"] <= at <= later["started"] for at in db_kill_times):
+                    reasons.add("db")
+            if "kill" in reasons:
+                rerun_kill += 1
+            elif "db" in reasons:
+                rerun_db += 1
+            else:
+                rerun_unexplained += 1
+                violation(
+                    f"{name} ({job.kind}): handler ran {len(job_runs)} times with no kill to explain it: "
+                    + ", ".join(f"attempt {r['attempt']} pid {r['pid']} at {r['started']}" for r in job_runs)
+                )
+    refused = [job for job in plan if job.refused]
+    for job in refused:
+        violation_reason = job.refused or ""
+        if "Dead Letter" not in violation_reason and "Canceled" not in violation_reason:
+            violation(f"job #{job.index}: submit refused: {violation_reason}")
+    if chaos_log.errors:
+        for error in chaos_log.errors:
+            violation(f"chaos step failed: {error}")
+
+    counts = {
+        "submitted": len(plan),
+        "with dependency": sum(1 for job in plan if job.parent),
+        "children refused at submit (parent already ended)": len(refused),
+        "in the database": len(rows),
+        "lost": len(missing),
+        "in the predicted terminal state": sum(
+            1 for n in by_name if rows.get(n, {}).get("status") == predicted_status(by_name[n], by_name)
+        ),
+        "in another terminal state": mismatched,
+        "stuck (not terminal)": stuck,
+        "double completions": double,
+        "handler runs": sum(len(r) for r in runs.values()),
+        "jobs whose handler ran more than once": sum(1 for r in runs.values() if len(r) > 1),
+        "  by design (transient: fail, then retry)": by_design,
+        "  beyond design, after a SIGKILL of its worker": rerun_kill,
+        "  beyond design, after a dropped DB connection": rerun_db,
+        "  beyond design, unexplained": rerun_unexplained,
+        "worker SIGKILLs": len(chaos_log.worker_kills),
+        "  of a worker with a job running": sum(1 for k in chaos_log.worker_kills if k["had_running_job"]),
+        "unexpected worker exits (replaced)": len(pool.unexpected_exits),
+        "redis restarts": len(chaos_log.redis_restarts),
+        "DB connection drops": len(chaos_log.db_kills),
+        "  connections killed": sum(event["connections"] for event in chaos_log.db_kills),
+    }
+    chaos_summary = {
+        "worker_kills": chaos_log.worker_kills,
+        "redis_restarts": chaos_log.redis_restarts,
+        "db_kills": chaos_log.db_kills,
+        "errors": chaos_log.errors,
+        "unexpected_worker_exits": pool.unexpected_exits,
+    }
+    return SoakResult({}, counts, dict(by_status), violations, chaos_summary, {})
+
+
+# --- command line ------------------------------------------------------------------------------------
+
+
+def report(result: SoakResult, env: dict[str, Any]) -> None:
+    print_table("Soak under faults: counts", ["what", "count"], list(result.counts.items()), env)
+    print_table(
+        "Soak: terminal states",
+        ["status", "predicted", "actual"],
+        [[status, c["predicted"], c["actual"]] for status, c in sorted(result.by_status.items())],
+    )
+    print_table("Soak: timings (s)", ["phase", "seconds"], list(result.seconds.items()))
+    if result.violations:
+        print(f"\n  INVARIANTS VIOLATED ({len(result.violations)}); logs kept in {result.logdir}:")
+        for line in result.violations:
+            print(f"    {line}")
+    else:
+        print("\n  all invariants hold: every job in its predicted terminal state, none lost, none stuck,")
+        print("  none completed twice, every extra handler run explained by a kill")
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = SoakConfig()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=defaults.jobs)
+    parser.add_argument("--orgs", type=int, default=defaults.orgs)
+    parser.add_argument(
+        "--duration", type=float, default=defaults.duration, help="submission window, seconds"
+    )
+    parser.add_argument("--workers", type=int, default=defaults.workers)
+    parser.add_argument("--transient", type=float, default=defaults.transient, help="percent")
+    parser.add_argument("--permanent", type=float, default=defaults.permanent, help="percent")
+    parser.add_argument("--dependent", type=float, default=defaults.dependent, help="percent")
+    parser.add_argument("--kills", type=int, default=defaults.kills, help="worker SIGKILLs")
+    parser.add_argument("--redis-restarts", type=int, default=defaults.redis_restarts)
+    parser.add_argument(
+        "--db-kills", type=int, default=defaults.db_kills, help="drops of the workers' connections"
+    )
+    parser.add_argument("--settle", type=float, default=defaults.settle, help="seconds allowed to finish")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--quick", action="store_true", help="2,000 jobs over 40 s, 2 kills")
+    args = parser.parse_args(argv)
+    if reason := mariadb_reachable():
+        print(f"  skipped: {reason}")
+        return 0
+    cfg = SoakConfig(
+        jobs=args.jobs,
+        orgs=args.orgs,
+        duration=args.duration,
+        workers=args.workers,
+        transient=args.transient,
+        permanent=args.permanent,
+        dependent=args.dependent,
+        kills=args.kills,
+        redis_restarts=args.redis_restarts,
+        db_kills=args.db_kills,
+        settle=args.settle,
+        seed=args.seed,
+    )
+    if args.quick:
+        cfg.jobs, cfg.duration, cfg.kills = 2_000, 40.0, 2
+    env = environment(
+        workers=cfg.workers, worker_class="rq.SimpleWorker (non-forking)", database=MARIADB_SERVER_URL
+    )
+    result = run_soak(cfg)
+    report(result, env)
+    write_result(
+        "soak_quick" if args.quick else "soak",
+        {"environment": env, **asdict(result)},
+    )
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
