@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -26,6 +27,7 @@ from dartwing.dartwing_core.background_jobs import (
     schema,
     submit_job,
 )
+from dartwing.dartwing_core.background_jobs.execution import run_job
 from dartwing.dartwing_core.background_jobs.failures import ErrorType, backoff_delay, classify
 from dartwing.dartwing_core.background_jobs.operations import cancel_job, retry_job
 from dartwing.dartwing_core.background_jobs.scheduler import every_minute
@@ -214,7 +216,8 @@ def test_crash_between_commit_and_enqueue_is_recovered_by_the_sweep(rt, workers,
         [sys.executable, "-c", CRASH_AFTER_COMMIT], env=env, capture_output=True, text=True, timeout=60
     )
     name = out.stdout.split()[0]
-    assert status_of(rt, name) == "Pending"
+    assert status_of(rt, name) == "Queued"  # committed, but its RQ message never left
+    assert sum(rt.redis.llen(f"rq:queue:{q}") for q in QUEUE_NAMES) == 0
     workers.start(extra_env=FAST)
     assert sweep_until(rt, name, {"Completed"}) == "Completed"
 
@@ -306,6 +309,26 @@ def test_failure_cascades_to_dependents(rt, workers, fast_sweeps):
     assert get_job_status(c.name).error_message == f"Dependency {b.name} ended Canceled"
     with pytest.raises(Exception, match="will never complete"):
         submit_job("echo", ORG_A, {"step": "d"}, depends_on=a.name)
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
+def test_child_committed_after_its_parent_died_is_canceled_not_stuck(rt, fast_sweeps):
+    """The race the soak can hit: the child is validated while its parent is alive, the parent ends
+    Dead Letter in a transaction that cannot see the uncommitted child, then the child commits."""
+    parent = submit_job("always_fails", ORG_A, {"race": "parent"})
+    rt.commit()
+    child = submit_job("echo", ORG_A, {"race": "child"}, depends_on=parent.name)  # not committed yet
+    ended: list[str] = []
+    other = threading.Thread(target=lambda: ended.append(run_job(parent.name, 0)))  # its own connection
+    other.start()
+    other.join()
+    assert ended == ["Dead Letter"]
+    rt.commit()
+    assert status_of(rt, child.name) in ("Pending", "Canceled")
+    every_minute()
+    assert status_of(rt, child.name) == "Canceled"
+    assert get_job_status(child.name).error_message == f"Dependency {parent.name} ended Dead Letter"
 
 
 # --- per-organization caps ---------------------------------------------------------------------

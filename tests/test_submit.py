@@ -22,6 +22,7 @@ from dartwing.dartwing_core.background_jobs import (
     submit_job,
 )
 from dartwing.dartwing_core.background_jobs.submission import MAX_PARAMETERS_BYTES
+from dartwing.dartwing_core.background_jobs.sweeps import recover_outbox
 from dartwing.dartwing_core.standalone import admin
 from dartwing.dartwing_core.standalone.runtime import QUEUE_NAMES, queue_name
 
@@ -37,10 +38,10 @@ def snapshot(rt) -> dict:
     return counts
 
 
-def test_submit_inserts_pending_and_queues_after_commit(rt):
+def test_submit_queues_in_the_callers_transaction_and_sends_after_commit(rt):
     rt.set_user(ALICE)
     job = submit_job("echo", ORG_A, {"hello": "world"}, priority="High")
-    assert job.name.startswith("JOB-") and job.status == "Pending"
+    assert job.name.startswith("JOB-") and job.status == "Queued"
     assert rt.redis.llen(f"rq:queue:{queue_name('High')}") == 0  # nothing leaves before the commit
     rt.commit()
     view = get_job_status(job.name)
@@ -228,7 +229,7 @@ print("unreachable", flush=True)
 """
 
 
-def test_crash_between_commit_and_enqueue_leaves_a_pending_row(rt):
+def test_crash_between_commit_and_enqueue_leaves_a_queued_row_the_sweep_resends(rt, monkeypatch):
     env = {**os.environ, **rt.config.environ()}
     out = subprocess.run(
         [sys.executable, "-c", CRASH_AFTER_COMMIT], env=env, capture_output=True, text=True, timeout=60
@@ -237,8 +238,11 @@ def test_crash_between_commit_and_enqueue_leaves_a_pending_row(rt):
     name = out.stdout.split()[0]
     assert "unreachable" not in out.stdout
     view = get_job_status(name)
-    assert view.status == "Pending"  # committed, never handed to RQ: the minute sweep's work
+    assert view.status == "Queued"  # committed, never handed to RQ: the minute sweep's work
     assert all(rt.redis.llen(f"rq:queue:{q}") == 0 for q in QUEUE_NAMES)
+    monkeypatch.setenv("DARTWING_OUTBOX_GRACE_SECONDS", "0")
+    assert recover_outbox() == 1
+    assert rt.redis.lrange(f"rq:queue:{queue_name('Normal')}", 0, -1) == [f"{name}-0".encode()]
 
 
 def test_parameters_are_stored_canonically(rt):

@@ -63,20 +63,26 @@ def run_job(background_job: str, attempt: int) -> str:
     The argument names avoid `job_name`/`job_id`, which `frappe.enqueue` keeps for itself.
     """
     rt = get_runtime()
-    job = _claim(rt, background_job, int(attempt))
-    if job is None:
+    claimed = _claim(rt, background_job, int(attempt))
+    if claimed is None:
         return "not claimed"
+    job, jt = claimed
     claimed_attempt = job["attempt"]
     started = time.monotonic()
     previous_user = rt.current_user()
     rt.set_user(job["owner"] or previous_user)
     try:
-        return _run_claimed(rt, job, claimed_attempt, started)
+        return _run_claimed(rt, job, jt, claimed_attempt, started)
     finally:
         rt.set_user(previous_user)
 
 
-def _claim(rt: Runtime, job_name: str, attempt: int) -> JobRecord | None:
+def _claim(rt: Runtime, job_name: str, attempt: int) -> tuple[JobRecord, dict[str, Any] | None] | None:
+    """Claim the job for `attempt` + 1; (job, its Job Type row or None if gone) or None if not claimable.
+
+    The Job Type is read in the claim's transaction, so claiming and loading the handler's settings
+    cost one commit, not two.
+    """
     job = fetch_job(rt, job_name)
     if job is None or job["status"] != JobStatus.QUEUED.value or int(job["attempt"]) != attempt:
         rt.rollback()
@@ -96,14 +102,13 @@ def _claim(rt: Runtime, job_name: str, attempt: int) -> JobRecord | None:
     if not transition(rt, job, JobStatus.RUNNING, values=values, fence_attempt=attempt):
         rt.rollback()
         return None
+    jt = fetch_job_type(rt, job["job_type"])
     rt.commit()
-    return job
+    return job, jt
 
 
-def _run_claimed(rt: Runtime, job: JobRecord, attempt: int, started: float) -> str:
+def _run_claimed(rt: Runtime, job: JobRecord, jt: dict[str, Any] | None, attempt: int, started: float) -> str:
     try:
-        jt = fetch_job_type(rt, job["job_type"])
-        rt.commit()
         if jt is None:
             raise LookupError(f"Job type {job['job_type']} no longer exists")
         handler = resolve_handler(jt["handler_method"])

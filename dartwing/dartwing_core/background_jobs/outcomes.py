@@ -31,18 +31,19 @@ def finish(
     duration_ms: int = 0,
     commit: bool = True,
 ) -> str:
-    """Move the job out of Running for `attempt`; returns the status the job is in afterwards."""
-    current = fetch_job(rt, job["name"])
-    if current is None or int(current["attempt"]) != attempt or current["status"] != JobStatus.RUNNING.value:
-        rt.rollback()
-        log.warning("job %s attempt %s lost its lease; outcome %s discarded", job["name"], attempt, to_status)
-        return current["status"] if current else "missing"
-    job.update(current)
-    if not transition(
+    """Move the job out of Running for `attempt`; returns the status the job is in afterwards.
+
+    `job` is the Running row as this attempt claimed it. The compare-and-set UPDATE (status Running
+    and this attempt) is the lease check, so no read comes first; only a lost lease reads the row.
+    """
+    if job["status"] != JobStatus.RUNNING.value or not transition(
         rt, job, to_status, values=values, fence_attempt=attempt, message=message, duration_ms=duration_ms
     ):
         rt.rollback()
-        return fetch_job(rt, job["name"])["status"]
+        current = fetch_job(rt, job["name"])
+        rt.rollback()
+        log.warning("job %s attempt %s lost its lease; outcome %s discarded", job["name"], attempt, to_status)
+        return current["status"] if current else "missing"
     if commit:
         rt.commit()
     return to_status.value

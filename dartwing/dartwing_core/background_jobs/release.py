@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from . import schema
 from .queueing import mark_queued, queue_for
-from .records import JobRecord
+from .records import JobRecord, fetch_job
 from .runtime import Runtime
 from .status import JobStatus
 
@@ -77,6 +77,23 @@ def try_release(rt: Runtime, job: dict[str, Any], *, message: str | None = None)
     return mark_queued(rt, job, queue_for(job, {"queue": fixed_queue}), message=message)
 
 
+def release_or_settle(rt: Runtime, job: dict[str, Any], *, message: str | None = None) -> bool:
+    """`try_release`, or cancel the job if its parent ended Dead Letter or Canceled; True if it moved.
+
+    A child validated while its parent was alive can commit after the parent's end was settled: that
+    transaction could not see the uncommitted child. Without this the child would wait Pending forever.
+    """
+    if try_release(rt, job, message=message):
+        return True
+    if job["status"] != JobStatus.PENDING.value or not job.get("depends_on"):
+        return False
+    bj = schema.background_job
+    parent_status = rt.execute(sa.select(bj.c.status).where(bj.c.name == job["depends_on"])).scalar()
+    if parent_status not in {s.value for s in _PARENT_GONE}:
+        return False
+    return _cancel_child(rt, job, job["depends_on"], JobStatus(parent_status))
+
+
 def release_waiting(rt: Runtime, organization: str, *, limit: int = 100) -> int:
     """Queue an organization's waiting Pending jobs, oldest first, while its caps allow."""
     bj = schema.background_job
@@ -100,22 +117,29 @@ def after_transition(rt: Runtime, job: dict[str, Any], from_status: JobStatus, t
 
 
 def _settle_children(rt: Runtime, parent: dict[str, Any], parent_status: JobStatus) -> None:
-    from .lifecycle import transition  # lifecycle calls after_transition: import at use
-
     bj = schema.background_job
+    # Names only: most jobs have no children, and a one-column result is cheap to read and parse.
     children = rt.execute(
-        sa.select(bj).where(bj.c.depends_on == parent["name"], bj.c.status == JobStatus.PENDING.value)
+        sa.select(bj.c.name).where(bj.c.depends_on == parent["name"], bj.c.status == JobStatus.PENDING.value)
     ).rows
     for row in children:
-        child = JobRecord(row)
+        child = fetch_job(rt, row["name"])
+        if child is None:
+            continue
         if parent_status is JobStatus.COMPLETED:
             try_release(rt, child, message=f"Dependency {parent['name']} completed")
         else:
-            reason = f"Dependency {parent['name']} ended {parent_status.value}"
-            transition(
-                rt,
-                child,
-                JobStatus.CANCELED,
-                values={"completed_at": rt.now(), "error_message": reason},
-                message=reason,
-            )
+            _cancel_child(rt, child, parent["name"], parent_status)
+
+
+def _cancel_child(rt: Runtime, child: dict[str, Any], parent_name: str, parent_status: JobStatus) -> bool:
+    from .lifecycle import transition  # lifecycle calls after_transition: import at use
+
+    reason = f"Dependency {parent_name} ended {parent_status.value}"
+    return transition(
+        rt,
+        child,
+        JobStatus.CANCELED,
+        values={"completed_at": rt.now(), "error_message": reason},
+        message=reason,
+    )

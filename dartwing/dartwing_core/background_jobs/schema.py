@@ -88,7 +88,9 @@ INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
     "Background Job": (
         ("status", "next_retry_at"),
         ("status", "modified"),
-        ("organization", "status"),
+        # (organization, status) prefix: per-organization counts and caps; with modified: the
+        # organization-scoped metrics windows (its recent Completed / Dead Letter rows) stay ranges.
+        ("organization", "status", "modified"),
         ("organization", "creation"),
         ("depends_on",),
     ),

@@ -1,7 +1,11 @@
-"""submit_job: validate everything, insert the row in the caller's transaction, queue after commit.
+"""submit_job: validate everything, insert the row in the caller's transaction, send it after commit.
 
 Nothing here commits. Every check runs before the first write, so a rejected submit leaves the
-database and Redis exactly as they were. Dedup is atomic through the unique `job_hash` column:
+database and Redis exactly as they were. A job that nothing holds (no parent, no concurrency cap)
+goes Pending → Queued in the caller's transaction and its RQ message leaves after the commit; a
+crash in between leaves a Queued row with no message, which the minute sweep re-sends. A job with a
+parent or under a cap is released after the commit, in a transaction of its own that takes the
+organization's lock, so the caller's transaction never holds it. Dedup is atomic through the unique `job_hash` column:
 the database, not a read-then-insert, decides which of two identical submits wins.
 """
 
@@ -17,8 +21,9 @@ from . import schema, tenancy
 from .errors import DuplicateJobError, InvalidInputError, NotPermittedError
 from .hashing import canonical_json, parameters_hash
 from .lifecycle import write_log
+from .queueing import mark_queued, queue_for
 from .records import JobRecord, fetch_job, fetch_job_type
-from .release import try_release
+from .release import release_or_settle
 from .runtime import Runtime, get_runtime
 from .status import TERMINAL, JobStatus, parse_priority
 
@@ -48,7 +53,7 @@ def submit_job(
     rt = runtime or get_runtime()
     user = rt.current_user()
     jt = _valid_job_type(rt, job_type)
-    _require_active_organization(rt, organization)
+    org_cap = _active_organization_cap(rt, organization)
     tenancy.require_access(rt, user, organization)
     if jt.get("requires_role") and not (
         tenancy.is_admin(rt, user) or jt["requires_role"] in rt.user_roles(user)
@@ -85,13 +90,17 @@ def submit_job(
     _insert_deduplicated(rt, row, window)
     write_log(rt, row, from_status=None, to_status=JobStatus.PENDING.value, now=now, message="Submitted")
 
-    rt.after_commit(lambda: _release_after_commit(rt, JobRecord(row)))
+    if depends_on or org_cap or jt.get("max_concurrent_per_org"):
+        rt.after_commit(lambda: _release_after_commit(rt, JobRecord(row)))
+    else:
+        mark_queued(rt, row, queue_for(row, jt))
     return row
 
 
 def _release_after_commit(rt: Runtime, job: JobRecord) -> None:
-    """Queue the new job in a transaction of its own, unless its parent or a cap holds it Pending."""
-    if try_release(rt, job):
+    """Queue the new job in a transaction of its own, unless its parent or a cap holds it Pending
+    (or cancel it, if its parent ended Dead Letter / Canceled while it was being submitted)."""
+    if release_or_settle(rt, job):
         rt.commit()
     else:
         rt.rollback()
@@ -108,15 +117,19 @@ def _valid_job_type(rt: Runtime, job_type: Any) -> dict[str, Any]:
     return jt
 
 
-def _require_active_organization(rt: Runtime, organization: Any) -> None:
+def _active_organization_cap(rt: Runtime, organization: Any) -> int:
+    """Check the organization exists and is Active; its concurrency cap (0: none)."""
     if not isinstance(organization, str) or not organization.strip():
         raise InvalidInputError("organization is required")
     org = schema.organization
-    status = rt.execute(sa.select(org.c.status).where(org.c.name == organization)).scalar()
-    if status is None:
+    found = rt.execute(
+        sa.select(org.c.status, org.c.max_concurrent_jobs).where(org.c.name == organization)
+    ).first()
+    if found is None:
         raise InvalidInputError(f"Unknown organization {organization!r}")
-    if status != tenancy.ACTIVE:
-        raise InvalidInputError(f"Organization {organization!r} is {status} and accepts no jobs")
+    if found["status"] != tenancy.ACTIVE:
+        raise InvalidInputError(f"Organization {organization!r} is {found['status']} and accepts no jobs")
+    return int(found["max_concurrent_jobs"] or 0)
 
 
 def _valid_parameters(parameters: Any) -> str:
@@ -179,6 +192,10 @@ def _valid_parent(rt: Runtime, depends_on: Any, organization: str) -> JobRecord 
 def _insert_deduplicated(rt: Runtime, row: dict[str, Any], window_seconds: int) -> None:
     """Insert `row`; if its job_hash is held, free a stale holder or raise DuplicateJobError."""
     bj = schema.background_job
+    if not row["job_hash"]:
+        # No dedup slot to contend for (window 0): nothing to recover from, so no savepoint.
+        rt.execute(sa.insert(bj).values(**row))
+        return
     holder = None
     for _ in range(_DEDUP_ATTEMPTS):
         try:
@@ -186,7 +203,7 @@ def _insert_deduplicated(rt: Runtime, row: dict[str, Any], window_seconds: int) 
                 rt.execute(sa.insert(bj).values(**row))
             return
         except Exception as exc:
-            if not row["job_hash"] or not rt.is_unique_violation(exc):
+            if not rt.is_unique_violation(exc):
                 raise
         # A locking read sees the latest committed holder, whatever the isolation level.
         holder = rt.execute(

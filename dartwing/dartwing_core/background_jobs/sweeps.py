@@ -3,7 +3,8 @@
 - due retries: Failed / Timed Out jobs whose `next_retry_at` has passed go back to Queued;
 - orphans: Running jobs whose heartbeat stopped (worker killed) are failed and retried;
 - outbox: Pending jobs that were never released (crash after commit, parent done, slot free) are
-  released, and Queued jobs whose RQ message is gone (Redis flushed or restarted) are re-sent.
+  released (or canceled, if the parent ended Dead Letter / Canceled before they committed), and
+  Queued jobs whose RQ message is gone (Redis flushed or restarted) are re-sent.
 
 Each selects with an indexed range query and a batch limit, so its cost follows the rows it touches.
 Each job is handled in its own transaction: one bad row cannot block the rest.
@@ -21,7 +22,7 @@ from .failures import ErrorType
 from .outcomes import fail, finish
 from .queueing import queue_and_send, queue_for, send
 from .records import JobRecord
-from .release import try_release
+from .release import release_or_settle
 from .runtime import Runtime, get_runtime
 from .settings import settings
 from .status import JobStatus
@@ -111,7 +112,7 @@ def recover_outbox(*, runtime: Runtime | None = None, batch: int = SWEEP_BATCH) 
     moved = 0
     for job in _rows(rt, stale_query(JobStatus.PENDING, cutoff, batch)):
         job.pop("type_queue")
-        if try_release(rt, job, message="Released by sweep"):
+        if release_or_settle(rt, job, message="Released by sweep"):
             rt.commit()
             moved += 1
         else:

@@ -77,7 +77,16 @@ class StandaloneRuntime:
         return self._state.connection
 
     def execute(self, statement: Any) -> ExecResult:
-        result = self._connection().execute(statement)
+        first_of_transaction = self._state.connection is None
+        try:
+            result = self._connection().execute(statement)
+        except sa.exc.DBAPIError as exc:
+            if not (first_of_transaction and exc.connection_invalidated):
+                raise
+            # The pooled connection had died (server restart, KILL, timeout) before this transaction
+            # ran anything, so running the statement again on a new connection changes nothing else.
+            self.rollback()
+            result = self._connection().execute(statement)
         rows = [dict(row) for row in result.mappings()] if result.returns_rows else []
         return ExecResult(rows=rows, rowcount=result.rowcount)
 

@@ -1,0 +1,55 @@
+"""The standalone runtime's MariaDB connections: no ping per transaction, yet a dead one is replaced.
+
+The pool neither pings a connection when a transaction takes it nor rolls it back when the
+transaction gives it back (database.py says why). These tests kill the runtime's connection from
+another session, as a server restart or a DBA's KILL would, and check what callers then see.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from conftest import ORG_A
+
+from dartwing.dartwing_core.background_jobs import JobNotFoundError, get_job_status, submit_job
+
+pytestmark = [pytest.mark.mariadb, pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)]
+
+
+def connection_id(rt) -> int:
+    return int(rt.execute(sa.text("SELECT CONNECTION_ID()")).scalar())
+
+
+def kill(rt, connection: int) -> None:
+    killer = sa.create_engine(rt.engine.url, isolation_level="AUTOCOMMIT")
+    try:
+        with killer.connect() as conn:
+            conn.execute(sa.text("KILL :id"), {"id": connection})
+    finally:
+        killer.dispose()
+
+
+def test_a_connection_killed_between_transactions_is_replaced_unnoticed(rt):
+    before = connection_id(rt)
+    rt.commit()
+    kill(rt, before)
+
+    job = submit_job("echo", ORG_A, {"after": "kill"})  # its first statement meets the dead connection
+    rt.commit()
+
+    assert get_job_status(job.name).status == "Queued"
+    assert connection_id(rt) != before
+    rt.rollback()
+
+
+def test_a_connection_killed_inside_a_transaction_fails_that_transaction_only(rt):
+    job = submit_job("echo", ORG_A, {"inside": "kill"})
+    kill(rt, connection_id(rt))
+
+    with pytest.raises(sa.exc.DBAPIError):
+        rt.commit()  # the insert went with the connection: it must not look committed
+    rt.rollback()
+
+    with pytest.raises(JobNotFoundError):
+        get_job_status(job.name)
+    assert not rt.redis.keys("rq:job:*")  # nor was its message sent
