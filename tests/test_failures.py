@@ -210,6 +210,34 @@ def test_redis_restart_with_jobs_queued_all_complete_after_the_sweep(rt, workers
         assert history(job.name).count(("Running", "Completed")) == 1
 
 
+def test_a_worker_outlives_a_redis_restart_in_the_middle_of_a_job(rt, workers, redis_server, fast_sweeps):
+    """RQ ends its loop when Redis vanishes while it finishes a job; the worker must work again."""
+    worker = workers.start(extra_env=FAST)
+    during = submit_job("sleep", ORG_A, {"seconds": 1.5})
+    rt.commit()
+    wait_for(lambda: status_of(rt, during.name) == "Running", timeout=30, message="the job to start")
+    redis_server.stop()  # the job ends while Redis is down: RQ cannot record it and stops its loop
+    time.sleep(3)
+    redis_server.start()
+    rt.redis.connection_pool.reset()
+
+    after = submit_job("echo", ORG_A, {"after": "restart"})
+    rt.commit()
+    assert sweep_until(rt, after.name, {"Completed"}) == "Completed"
+    assert sweep_until(rt, during.name, {"Completed"}) == "Completed"
+    assert worker.poll() is None  # the same process, working again
+
+
+def test_sigterm_stops_an_idle_worker_at_once(rt, workers):
+    """The reconnect loop must not mistake a stop request for a lost Redis connection."""
+    from rq import Worker
+
+    worker = workers.start()
+    wait_for(lambda: Worker.count(connection=rt.redis) == 1, message="the worker to register")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=5) == 0
+
+
 def test_crash_between_commit_and_enqueue_is_recovered_by_the_sweep(rt, workers, fast_sweeps):
     env = {**os.environ, **rt.config.environ()}
     out = subprocess.run(

@@ -1,10 +1,28 @@
-"""RQ workers for the standalone runtime, listening to the priority queues in priority order."""
+"""RQ workers for the standalone runtime, listening to the priority queues in priority order.
+
+RQ's work loop retries a lost Redis connection only while it waits for a job; a connection lost
+anywhere else (finishing a job, its heartbeat, its teardown) ends the loop, and the process would
+exit. A Redis restart would then leave no worker running. So `run_worker` works again, with the same
+queues, whenever RQ stops without being asked to: it waits (with backoff) until Redis answers, then
+starts a fresh RQ worker. No job is at risk meanwhile: the job's row is the truth, and the minute
+sweep recovers whatever the lost connection interrupted.
+"""
 
 from __future__ import annotations
 
 import logging
+import signal
+import time
+
+import redis
+from rq import Queue, SimpleWorker, Worker
 
 from .runtime import QUEUE_NAMES, StandaloneRuntime
+
+log = logging.getLogger("dartwing")
+
+RECONNECT_FIRST_WAIT_SECONDS = 1.0
+RECONNECT_MAX_WAIT_SECONDS = 30.0
 
 
 def run_worker(
@@ -17,10 +35,54 @@ def run_worker(
     logging_level: str = "INFO",
 ) -> bool:
     """Work until stopped (or until the queues are empty with `burst`). Returns RQ's result."""
-    from rq import Queue, SimpleWorker, Worker
-
-    worker_class = Worker if forking else SimpleWorker
-    queues = [Queue(queue, connection=rt.redis) for queue in QUEUE_NAMES]
-    worker = worker_class(queues, connection=rt.redis, name=name)
+    worker_class = StopAwareWorker if forking else StopAwareSimpleWorker
     logging.getLogger("dartwing").setLevel(logging_level)
-    return worker.work(burst=burst, max_jobs=max_jobs, logging_level=logging_level, with_scheduler=False)
+    while True:
+        queues = [Queue(queue, connection=rt.redis) for queue in QUEUE_NAMES]
+        worker = worker_class(queues, connection=rt.redis, name=name)
+        try:
+            result = worker.work(
+                burst=burst, max_jobs=max_jobs, logging_level=logging_level, with_scheduler=False
+            )
+        except redis.exceptions.RedisError as exc:  # raised by RQ's start-up or teardown
+            log.warning("worker lost Redis (%s)", exc)
+        else:
+            if burst or max_jobs is not None or worker.stop_was_requested:
+                return result
+            log.warning("RQ stopped its worker without a stop request (a lost Redis connection?)")
+        _wait_for_redis(rt)
+        log.warning("Redis answers again: starting a new worker on the same queues")
+
+
+class _StopAware:
+    """Remembers a stop request. RQ's own flag stays unset when the request comes while the worker is
+    idle (it raises StopRequested instead), so a stopped loop would be indistinguishable from one
+    that Redis broke. SIGTERM, SIGINT and RQ's shutdown command all arrive through `request_stop`."""
+
+    stop_was_requested = False
+
+    def request_stop(self, signum, frame):
+        self.stop_was_requested = True
+        super().request_stop(signum, frame)
+
+
+class StopAwareWorker(_StopAware, Worker):
+    pass
+
+
+class StopAwareSimpleWorker(_StopAware, SimpleWorker):
+    pass
+
+
+def _wait_for_redis(rt: StandaloneRuntime) -> None:
+    # RQ's signal handlers belong to the worker that stopped; no job runs now, so a stop just exits.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    wait = RECONNECT_FIRST_WAIT_SECONDS
+    while True:
+        time.sleep(wait)
+        try:
+            rt.redis.ping()
+            return
+        except redis.exceptions.RedisError:
+            wait = min(wait * 2, RECONNECT_MAX_WAIT_SECONDS)
