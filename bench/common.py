@@ -187,7 +187,7 @@ def redis_binary() -> str:
 
 
 class OwnRedis:
-    """A redis-server this benchmark started on a free port; only its PID is ever stopped."""
+    """A redis-server this run started on a free port; only its PID is ever stopped."""
 
     def __init__(self, workdir: Path):
         self.port = free_port()
@@ -211,6 +211,11 @@ class OwnRedis:
     def stop(self) -> None:
         if self.process is not None:
             stop_processes([self.process])
+
+    def restart(self) -> None:
+        """Stop and start again on the same port, empty (it saves nothing): a Redis restart."""
+        self.stop()
+        self.start()
 
 
 def _pings(client: redis.Redis) -> bool:
@@ -371,7 +376,7 @@ def wait_workers_ready(rt: Any, queue: str, processes: Sequence[subprocess.Popen
 
 
 def stop_processes(processes: Sequence[subprocess.Popen]) -> None:
-    """SIGTERM the processes this benchmark started, by PID; SIGKILL any still there after 15 s."""
+    """SIGTERM the processes this run started, by PID; SIGKILL any still there after 15 s."""
     for proc in processes:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

@@ -197,15 +197,19 @@ class WorkerPool:
         self.logdir = logdir
         self.processes: list[subprocess.Popen] = []
         self.killed: dict[int, datetime] = {}  # pid -> when this soak SIGKILLed it
-        self.unexpected_exits: list[tuple[int, int | None]] = []
+        self.unexpected_exits: list[dict[str, Any]] = []  # pid, exit code, the last lines it logged
+        self.log_paths: dict[int, Path] = {}
         self.lock = threading.Lock()
         for _ in range(count):
             self.processes.append(self._start())
 
     def _start(self) -> subprocess.Popen:
-        log = open(self.logdir / f"worker-{len(self.killed)}-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115
+        path = self.logdir / f"worker-{len(self.killed)}-{time.monotonic_ns()}.log"
         cmd = [*CLI, "worker", "--no-forking", "--log-level", "WARNING"]
-        return subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        with open(path, "wb") as log:
+            proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.log_paths[proc.pid] = path
+        return proc
 
     def pids(self) -> list[int]:
         with self.lock:
@@ -226,7 +230,10 @@ class WorkerPool:
         with self.lock:
             for proc in list(self.processes):
                 if proc.poll() is not None:
-                    self.unexpected_exits.append((proc.pid, proc.returncode))
+                    lines = self.log_paths[proc.pid].read_text(errors="replace").splitlines()
+                    self.unexpected_exits.append(
+                        {"pid": proc.pid, "returncode": proc.returncode, "last_lines": lines[-3:]}
+                    )
                     self.processes.remove(proc)
                     self.processes.append(self._start())
 
@@ -710,6 +717,10 @@ def report(result: SoakResult, env: dict[str, Any]) -> None:
         [[status, c["predicted"], c["actual"]] for status, c in sorted(result.by_status.items())],
     )
     print_table("Soak: timings (s)", ["phase", "seconds"], list(result.seconds.items()))
+    for exit_ in result.chaos.get("unexpected_worker_exits", []):
+        print(f"  worker {exit_['pid']} exited on its own (code {exit_['returncode']}); it last logged:")
+        for line in exit_["last_lines"]:
+            print(f"    {line[:160]}")
     if result.violations:
         print(f"\n  INVARIANTS VIOLATED ({len(result.violations)}); logs kept in {result.logdir}:")
         for line in result.violations:

