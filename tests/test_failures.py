@@ -25,14 +25,16 @@ from dartwing.dartwing_core.background_jobs import (
     get_job_history,
     get_job_status,
     schema,
+    submission,
     submit_job,
 )
 from dartwing.dartwing_core.background_jobs.execution import run_job
 from dartwing.dartwing_core.background_jobs.failures import ErrorType, backoff_delay, classify
 from dartwing.dartwing_core.background_jobs.operations import cancel_job, retry_job
 from dartwing.dartwing_core.background_jobs.scheduler import every_minute
+from dartwing.dartwing_core.background_jobs.sweeps import recover_outbox
 from dartwing.dartwing_core.standalone import admin
-from dartwing.dartwing_core.standalone.runtime import QUEUE_NAMES
+from dartwing.dartwing_core.standalone.runtime import QUEUE_NAMES, queue_name
 
 FAST = {
     "DARTWING_HEARTBEAT_SECONDS": "0.3",
@@ -233,7 +235,9 @@ def test_sigterm_stops_an_idle_worker_at_once(rt, workers):
     from rq import Worker
 
     worker = workers.start()
-    wait_for(lambda: Worker.count(connection=rt.redis) == 1, message="the worker to register")
+    # Idle, not just registered: RQ installs its signal handlers after registering the worker.
+    idle = lambda: [w.get_state() for w in Worker.all(connection=rt.redis)] == ["idle"]  # noqa: E731
+    wait_for(idle, message="the worker to wait for jobs")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=5) == 0
 
@@ -357,6 +361,42 @@ def test_child_committed_after_its_parent_died_is_canceled_not_stuck(rt, fast_sw
     every_minute()
     assert status_of(rt, child.name) == "Canceled"
     assert get_job_status(child.name).error_message == f"Dependency {parent.name} ended Dead Letter"
+
+
+# --- outbox sweep paging --------------------------------------------------------------------------
+
+
+def test_outbox_sweep_reaches_a_stranded_job_behind_another_tenants_capped_flood(
+    rt, fast_sweeps, monkeypatch
+):
+    """Org A's flood waits Pending at its cap (rightly); org B's job, stranded Pending by a crash
+    after its commit, is newer than all of them and must still be released by the next sweep."""
+    admin.add_organization(rt, ORG_A, max_concurrent_jobs=1)
+    admin.add_organization(rt, ORG_B, max_concurrent_jobs=5)
+    rt.commit()
+    flood = [submit_job("echo", ORG_A, {"n": i}) for i in range(12)]
+    rt.commit()
+    monkeypatch.setattr(submission, "_release_after_commit", lambda rt, job: None)  # the crash
+    rt.set_user(BOB)
+    stranded = submit_job("echo", ORG_B, {"tenant": "b"})
+    rt.commit()
+    rt.set_user(ADMIN)
+    assert status_of(rt, stranded.name) == "Pending"
+
+    assert recover_outbox(batch=3) == 1  # 11 of A's jobs fill more than three pages before B's
+    assert status_of(rt, stranded.name) == "Queued"
+    assert [status_of(rt, j.name) for j in flood].count("Queued") == 1  # A's cap still holds
+
+
+def test_outbox_sweep_resends_a_lost_message_behind_a_backlog_rq_still_holds(rt, fast_sweeps):
+    backlog = [submit_job("echo", ORG_A, {"n": i}) for i in range(10)]
+    lost = submit_job("echo", ORG_A, {"lost": True})
+    rt.commit()
+    rt.remove_message(lost.rq_job_id)  # as if Redis had lost just this one
+
+    assert recover_outbox(batch=3) == 1
+    assert lost.rq_job_id.encode() in rt.redis.lrange(f"rq:queue:{queue_name('Normal')}", 0, -1)
+    assert len(backlog) + 1 == sum(rt.redis.llen(f"rq:queue:{q}") for q in QUEUE_NAMES)
 
 
 # --- per-organization caps ---------------------------------------------------------------------

@@ -7,12 +7,16 @@
   Queued jobs whose RQ message is gone (Redis flushed or restarted) are re-sent.
 
 Each selects with an indexed range query and a batch limit, so its cost follows the rows it touches.
-Each job is handled in its own transaction: one bad row cannot block the rest.
+Each job is handled in its own transaction: one bad row cannot block the rest. The outbox sweep pages
+through every stale row (keyset pagination), not just the oldest batch: rows that rightly stay where
+they are — a capped tenant's waiting flood, a backlog RQ still holds — must not hide newer rows that
+need it, such as another tenant's job stranded by a crash.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -65,13 +69,27 @@ def orphan_query(cutoff, batch: int = SWEEP_BATCH) -> sa.Select:
     )
 
 
-def stale_query(status: JobStatus, cutoff, batch: int = SWEEP_BATCH) -> sa.Select:
-    return (
-        _with_type_queue()
-        .where(bj.c.status == status.value, bj.c.modified < cutoff)
-        .order_by(bj.c.modified)
-        .limit(batch)
-    )
+def stale_query(status: JobStatus, cutoff, batch: int = SWEEP_BATCH, after: tuple | None = None) -> sa.Select:
+    """Rows of `status` untouched since `cutoff`, oldest first; `after` = (modified, name) of the
+    previous page's last row."""
+    stmt = _with_type_queue().where(bj.c.status == status.value, bj.c.modified < cutoff)
+    if after is not None:
+        modified, name = after
+        stmt = stmt.where(
+            sa.or_(bj.c.modified > modified, sa.and_(bj.c.modified == modified, bj.c.name > name))
+        )
+    return stmt.order_by(bj.c.modified, bj.c.name).limit(batch)
+
+
+def _stale_rows(rt: Runtime, status: JobStatus, cutoff, batch: int) -> Iterator[JobRecord]:
+    """Every stale row of `status`, a page of `batch` per read."""
+    after = None
+    while True:
+        page = _rows(rt, stale_query(status, cutoff, batch, after))
+        yield from page
+        if len(page) < batch:
+            return
+        after = (page[-1]["modified"], page[-1]["name"])
 
 
 def requeue_due_retries(*, runtime: Runtime | None = None, batch: int = SWEEP_BATCH) -> int:
@@ -110,14 +128,22 @@ def recover_outbox(*, runtime: Runtime | None = None, batch: int = SWEEP_BATCH) 
     rt = runtime or get_runtime()
     cutoff = rt.now() - timedelta(seconds=settings().outbox_grace_seconds)
     moved = 0
-    for job in _rows(rt, stale_query(JobStatus.PENDING, cutoff, batch)):
+    # (organization, job type) pairs found at their cap in this sweep: slots only free up when a job
+    # finishes, and that finish releases the waiting jobs itself, so their other rows can be skipped.
+    at_cap: set[tuple[str, str]] = set()
+    for job in _stale_rows(rt, JobStatus.PENDING, cutoff, batch):
         job.pop("type_queue")
+        pair = (job["organization"], job["job_type"])
+        if pair in at_cap and not job["depends_on"]:
+            continue
         if release_or_settle(rt, job, message="Released by sweep"):
             rt.commit()
             moved += 1
         else:
             rt.rollback()
-    for job in _rows(rt, stale_query(JobStatus.QUEUED, cutoff, batch)):
+            if not job["depends_on"]:
+                at_cap.add(pair)
+    for job in _stale_rows(rt, JobStatus.QUEUED, cutoff, batch):
         queue = queue_for(job, {"queue": job.pop("type_queue")})
         if not rt.message_pending(job["rq_job_id"] or ""):
             moved += send(rt, job, queue)
