@@ -11,7 +11,6 @@ import dataclasses
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +31,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # bench/ is not a package; its helpers for processes of the run's own serve the tests too.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from common import OwnRedis, free_port, stop_processes  # noqa: E402
+from common import OwnRedis, free_port, stop_processes, wait_until  # noqa: E402
 
 ORG_A, ORG_B = "Org A", "Org B"
 ALICE, BOB, ADMIN = "alice@a.example", "bob@b.example", "Administrator"
@@ -149,13 +148,8 @@ def workers(rt) -> Iterator[Workers]:
 
 
 def wait_for(predicate, timeout: float = 30, interval: float = 0.05, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+    """The predicate's first truthy value within `timeout` seconds; TimeoutError otherwise."""
+    return wait_until(predicate, timeout, message, interval)
 
 
 # --- the standalone HTTP server ---------------------------------------------------------------

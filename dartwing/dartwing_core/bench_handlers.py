@@ -13,7 +13,7 @@ from logging.handlers import RotatingFileHandler
 import frappe
 
 from dartwing.dartwing_core.background_jobs import JobContext, PermanentError
-from dartwing.dartwing_core.background_jobs.handlers.maintenance import elapsed_ms
+from dartwing.dartwing_core.background_jobs.handlers.maintenance import elapsed_ms, optimize_requested
 from dartwing.dartwing_core.background_jobs.schema import JOB_DOCTYPES, table_name
 
 APP_LOGGER = "dartwing"
@@ -29,7 +29,7 @@ def cache_flush(context: JobContext) -> dict:
 def db_optimize(context: JobContext) -> dict:
     """ANALYZE the job tables (and OPTIMIZE them with `{"optimize": true}`); names are constants."""
     started = time.monotonic()
-    optimize = bool(context.parameters.get("optimize"))
+    optimize = optimize_requested(context)
     for doctype in JOB_DOCTYPES:
         frappe.db.sql(f"ANALYZE TABLE `{table_name(doctype)}`")
         if optimize:

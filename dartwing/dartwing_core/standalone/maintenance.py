@@ -30,7 +30,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 
 from dartwing.dartwing_core.background_jobs import JobContext, PermanentError
-from dartwing.dartwing_core.background_jobs.handlers.maintenance import elapsed_ms
+from dartwing.dartwing_core.background_jobs.handlers.maintenance import elapsed_ms, optimize_requested
 from dartwing.dartwing_core.background_jobs.runtime import get_runtime
 from dartwing.dartwing_core.background_jobs.schema import JOB_DOCTYPES, table_name
 
@@ -90,9 +90,7 @@ def db_optimize(context: JobContext) -> dict:
     the table names are constants of the schema, never input.
     """
     started = time.monotonic()
-    optimize = context.parameters.get("optimize", False)
-    if not isinstance(optimize, bool):
-        raise PermanentError("optimize must be true or false")
+    optimize = optimize_requested(context)
     engine = _runtime().engine
     tables = [table_name(doctype) for doctype in JOB_DOCTYPES]
     sqlite = engine.dialect.name == "sqlite"

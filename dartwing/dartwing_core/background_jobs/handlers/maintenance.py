@@ -18,6 +18,14 @@ def elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
+def optimize_requested(context: JobContext) -> bool:
+    """db_optimize's `optimize` parameter: true or false (default false), anything else is refused."""
+    optimize = context.parameters.get("optimize", False)
+    if not isinstance(optimize, bool):
+        raise PermanentError("optimize must be true or false")
+    return optimize
+
+
 def cleanup(context: JobContext) -> dict:
     """Delete finished jobs (and their logs) older than `retention_days` (default 30)."""
     started = time.monotonic()
