@@ -21,6 +21,7 @@ from .status import JobStatus
 
 _IN_FLIGHT = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 _PARENT_GONE = (JobStatus.DEAD_LETTER, JobStatus.CANCELED)
+_PARENT_GONE_VALUES = frozenset(status.value for status in _PARENT_GONE)
 
 
 def _caps(rt: Runtime, job: dict[str, Any]) -> tuple[int, int, str | None]:
@@ -59,22 +60,30 @@ def _under_caps(rt: Runtime, job: dict[str, Any], org_cap: int, type_cap: int) -
     return not (type_cap and _in_flight(rt, job["organization"], job["job_type"]) >= type_cap)
 
 
-def _parent_completed(rt: Runtime, job: dict[str, Any]) -> bool:
-    if not job.get("depends_on"):
-        return True
+def _parent_status(rt: Runtime, job: dict[str, Any]) -> str | None:
     bj = schema.background_job
-    status = rt.execute(sa.select(bj.c.status).where(bj.c.name == job["depends_on"])).scalar()
-    return status == JobStatus.COMPLETED.value
+    return rt.execute(sa.select(bj.c.status).where(bj.c.name == job["depends_on"])).scalar()
 
 
-def try_release(rt: Runtime, job: dict[str, Any], *, message: str | None = None) -> bool:
-    """Queue a Pending job in the current transaction if its parent is done and caps allow."""
-    if job["status"] != JobStatus.PENDING.value or not _parent_completed(rt, job):
-        return False
+def _queue_under_caps(rt: Runtime, job: dict[str, Any], message: str | None) -> bool:
     org_cap, type_cap, fixed_queue = _caps(rt, job)
     if not _under_caps(rt, job, org_cap, type_cap):
         return False
     return mark_queued(rt, job, queue_for(job, {"queue": fixed_queue}), message=message)
+
+
+def queues_at_submit(job: dict[str, Any], org_cap: int, type_cap: int) -> bool:
+    """True when nothing can hold the new job (no parent, no cap): its submit may queue it at once."""
+    return not job.get("depends_on") and not org_cap and not type_cap
+
+
+def try_release(rt: Runtime, job: dict[str, Any], *, message: str | None = None) -> bool:
+    """Queue a Pending job in the current transaction if its parent is done and caps allow."""
+    if job["status"] != JobStatus.PENDING.value:
+        return False
+    if job.get("depends_on") and _parent_status(rt, job) != JobStatus.COMPLETED.value:
+        return False
+    return _queue_under_caps(rt, job, message)
 
 
 def release_or_settle(rt: Runtime, job: dict[str, Any], *, message: str | None = None) -> bool:
@@ -83,15 +92,15 @@ def release_or_settle(rt: Runtime, job: dict[str, Any], *, message: str | None =
     A child validated while its parent was alive can commit after the parent's end was settled: that
     transaction could not see the uncommitted child. Without this the child would wait Pending forever.
     """
-    if try_release(rt, job, message=message):
-        return True
-    if job["status"] != JobStatus.PENDING.value or not job.get("depends_on"):
+    if job["status"] != JobStatus.PENDING.value:
         return False
-    bj = schema.background_job
-    parent_status = rt.execute(sa.select(bj.c.status).where(bj.c.name == job["depends_on"])).scalar()
-    if parent_status not in {s.value for s in _PARENT_GONE}:
-        return False
-    return _cancel_child(rt, job, job["depends_on"], JobStatus(parent_status))
+    if job.get("depends_on"):
+        parent_status = _parent_status(rt, job)
+        if parent_status in _PARENT_GONE_VALUES:
+            return _cancel_child(rt, job, job["depends_on"], JobStatus(parent_status))
+        if parent_status != JobStatus.COMPLETED.value:
+            return False
+    return _queue_under_caps(rt, job, message)
 
 
 def release_waiting(rt: Runtime, organization: str, *, limit: int = 100) -> int:

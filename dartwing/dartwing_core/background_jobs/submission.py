@@ -5,8 +5,8 @@ database and Redis exactly as they were. A job that nothing holds (no parent, no
 goes Pending → Queued in the caller's transaction and its RQ message leaves after the commit; a
 crash in between leaves a Queued row with no message, which the minute sweep re-sends. A job with a
 parent or under a cap is released after the commit, in a transaction of its own that takes the
-organization's lock, so the caller's transaction never holds it. Dedup is atomic through the unique `job_hash` column:
-the database, not a read-then-insert, decides which of two identical submits wins.
+organization's lock, so the caller's transaction never holds it. Dedup is atomic through the unique
+`job_hash` column: the database, not a read-then-insert, decides which of two identical submits wins.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .hashing import canonical_json, parameters_hash
 from .lifecycle import write_log
 from .queueing import mark_queued, queue_for
 from .records import JobRecord, fetch_job, fetch_job_type
-from .release import release_or_settle
+from .release import queues_at_submit, release_or_settle
 from .runtime import Runtime, get_runtime
 from .status import TERMINAL, JobStatus, parse_priority
 
@@ -90,10 +90,10 @@ def submit_job(
     _insert_deduplicated(rt, row, window)
     write_log(rt, row, from_status=None, to_status=JobStatus.PENDING.value, now=now, message="Submitted")
 
-    if depends_on or org_cap or jt.get("max_concurrent_per_org"):
-        rt.after_commit(lambda: _release_after_commit(rt, JobRecord(row)))
-    else:
+    if queues_at_submit(row, org_cap, int(jt.get("max_concurrent_per_org") or 0)):
         mark_queued(rt, row, queue_for(row, jt))
+    else:
+        rt.after_commit(lambda: _release_after_commit(rt, JobRecord(row)))
     return row
 
 

@@ -36,7 +36,7 @@ def run_worker(
 ) -> bool:
     """Work until stopped (or until the queues are empty with `burst`). Returns RQ's result."""
     worker_class = StopAwareWorker if forking else StopAwareSimpleWorker
-    logging.getLogger("dartwing").setLevel(logging_level)
+    log.setLevel(logging_level)
     while True:
         queues = [Queue(queue, connection=rt.redis) for queue in QUEUE_NAMES]
         worker = worker_class(queues, connection=rt.redis, name=name)
