@@ -34,7 +34,7 @@ from noop_task import noop
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 CLI = [sys.executable, "-m", "dartwing.dartwing_core.standalone.cli"]
-MARIADB_SERVER_URL = os.environ.get("DARTWING_BENCH_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306")
+MARIADB_SERVER_URL = os.environ.get("DARTWING_BENCH_MARIADB_URL", "mysql+mysqldb://root@127.0.0.1:3306")
 RAW_QUEUE = "bench-raw"  # the raw RQ peer's queue, on the same redis-server as the engine's queues
 BACKENDS = ("sqlite", "mariadb")
 

@@ -3,12 +3,17 @@
 # redis-server of the run's own. Fails if any test fails or if pytest collected no test (exit 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Debian packages: Chromium for the dead letter queue page (Playwright drives it; it never downloads a
+# browser), and what building mysqlclient (the C MariaDB driver) needs.
+debs=()
+command -v chromium >/dev/null 2>&1 || debs+=(chromium)
+pkg-config --exists libmariadb 2>/dev/null || debs+=(libmariadb-dev pkg-config gcc)
+if [ "${#debs[@]}" -gt 0 ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq "${debs[@]}" >/dev/null
+fi
 python3 -m pip install --quiet --upgrade pip
 python3 -m pip install --quiet -e '.[test]'
-# The dead letter queue page is tested in Debian's Chromium (Playwright drives it; it never downloads a browser).
-if ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
-fi
 python3 -m ruff check .
 python3 -m pytest "$@"
 

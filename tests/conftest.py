@@ -26,7 +26,7 @@ from dartwing.dartwing_core.standalone import StandaloneConfig, StandaloneRuntim
 from dartwing.dartwing_core.standalone import tables as standalone_tables
 from dartwing.dartwing_core.standalone.http.auth import issue_credentials
 
-MARIADB_SERVER_URL = os.environ.get("DARTWING_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306")
+MARIADB_SERVER_URL = os.environ.get("DARTWING_TEST_MARIADB_URL", "mysql+mysqldb://root@127.0.0.1:3306")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # bench/ is not a package; its helpers for processes of the run's own serve the tests too.

@@ -20,8 +20,8 @@ from frappe.utils.background_jobs import create_job_id, get_job, get_redis_conn
 
 from dartwing.dartwing_core.background_jobs.events import JOB_STATUS_CHANGED
 from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB
-from dartwing.dartwing_core.background_jobs.runtime import ExecResult
-from dartwing.dartwing_core.background_jobs.sql import to_mariadb
+from dartwing.dartwing_core.background_jobs.runtime import ExecResult, Params
+from dartwing.dartwing_core.background_jobs.sql import execute_compiled
 from dartwing.dartwing_core.background_jobs.status import Priority
 
 # Priority → Frappe queue. Works with a stock `bench worker` (short, default, long); a bench can map
@@ -36,6 +36,12 @@ DEFAULT_QUEUES = {
 _PENDING_RQ_STATES = ("queued", "started", "deferred", "scheduled")
 
 
+def _run_sql(sql: str, values: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    rows = frappe.db.sql(sql, values, as_dict=True)
+    rowcount = frappe.db._cursor.rowcount if frappe.db._cursor else 0
+    return [dict(row) for row in rows or ()], rowcount
+
+
 class FrappeRuntime:
     """Runtime over `frappe.db` and Frappe's RQ helpers; one per call site, bound to the site."""
 
@@ -43,11 +49,8 @@ class FrappeRuntime:
         self.site = frappe.local.site
 
     # --- database ------------------------------------------------------------------------------
-    def execute(self, statement: Any) -> ExecResult:
-        sql, values = to_mariadb(statement)
-        rows = frappe.db.sql(sql, values, as_dict=True)
-        rowcount = frappe.db._cursor.rowcount if frappe.db._cursor else 0
-        return ExecResult(rows=[dict(row) for row in rows or ()], rowcount=rowcount)
+    def execute(self, statement: Any, params: Params = None) -> ExecResult:
+        return execute_compiled(statement, params, _run_sql)
 
     @contextmanager
     def savepoint(self):

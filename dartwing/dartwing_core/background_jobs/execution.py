@@ -16,13 +16,16 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
+
+from . import schema
 from .context import JobContext
 from .failures import ErrorType, JobCanceled, classify
 from .hashing import canonical_json
 from .heartbeat import Heartbeat
 from .lifecycle import transition
 from .outcomes import fail, finish
-from .records import JobRecord, fetch_job, fetch_job_type
+from .records import JobRecord
 from .runtime import Runtime, get_runtime
 from .settings import settings
 from .status import JobStatus
@@ -30,6 +33,14 @@ from .status import JobStatus
 log = logging.getLogger(__name__)
 
 _handlers: dict[str, Callable[[JobContext], Any]] = {}
+
+_bj, _jt = schema.background_job, schema.job_type
+# A job type's handler_method is mandatory, so NULL here means the Job Type row is gone.
+_JOB_AND_HANDLER = (
+    sa.select(_bj, _jt.c.handler_method)
+    .select_from(_bj.outerjoin(_jt, _jt.c.name == _bj.c.job_type))
+    .where(_bj.c.name == sa.bindparam("job_name"))
+)
 
 
 def resolve_handler(dotted_path: str) -> Callable[[JobContext], Any]:
@@ -66,24 +77,23 @@ def run_job(background_job: str, attempt: int) -> str:
     claimed = _claim(rt, background_job, int(attempt))
     if claimed is None:
         return "not claimed"
-    job, jt = claimed
+    job, handler_method = claimed
     claimed_attempt = job["attempt"]
     started = time.monotonic()
     previous_user = rt.current_user()
     rt.set_user(job["owner"] or previous_user)
     try:
-        return _run_claimed(rt, job, jt, claimed_attempt, started)
+        return _run_claimed(rt, job, handler_method, claimed_attempt, started)
     finally:
         rt.set_user(previous_user)
 
 
-def _claim(rt: Runtime, job_name: str, attempt: int) -> tuple[JobRecord, dict[str, Any] | None] | None:
-    """Claim the job for `attempt` + 1; (job, its Job Type row or None if gone) or None if not claimable.
-
-    The Job Type is read in the claim's transaction, so claiming and loading the handler's settings
-    cost one commit, not two.
-    """
-    job = fetch_job(rt, job_name)
+def _claim(rt: Runtime, job_name: str, attempt: int) -> tuple[JobRecord, str | None] | None:
+    """Claim the job for `attempt` + 1; (job, its handler's dotted path or None if its Job Type is
+    gone), or None if not claimable. The job and its handler are read in one statement."""
+    row = rt.execute(_JOB_AND_HANDLER, {"job_name": job_name}).first()
+    job = None if row is None else JobRecord(row)
+    handler_method = job and job.pop("handler_method")
     if job is None or job["status"] != JobStatus.QUEUED.value or int(job["attempt"]) != attempt:
         rt.rollback()
         log.info(
@@ -102,16 +112,17 @@ def _claim(rt: Runtime, job_name: str, attempt: int) -> tuple[JobRecord, dict[st
     if not transition(rt, job, JobStatus.RUNNING, values=values, fence_attempt=attempt):
         rt.rollback()
         return None
-    jt = fetch_job_type(rt, job["job_type"])
     rt.commit()
-    return job, jt
+    return job, handler_method
 
 
-def _run_claimed(rt: Runtime, job: JobRecord, jt: dict[str, Any] | None, attempt: int, started: float) -> str:
+def _run_claimed(
+    rt: Runtime, job: JobRecord, handler_method: str | None, attempt: int, started: float
+) -> str:
     try:
-        if jt is None:
+        if handler_method is None:
             raise LookupError(f"Job type {job['job_type']} no longer exists")
-        handler = resolve_handler(jt["handler_method"])
+        handler = resolve_handler(handler_method)
         cfg = settings()
         context = JobContext(rt, job, attempt, throttle_seconds=cfg.progress_throttle_seconds)
         with Heartbeat(rt, job["name"], attempt, cfg.heartbeat_seconds):

@@ -8,6 +8,7 @@ dropped for an error nobody anticipated.
 
 from __future__ import annotations
 
+import importlib
 import random
 import socket
 from datetime import timedelta
@@ -46,12 +47,12 @@ def _redis_and_db_connection_errors() -> tuple[type[BaseException], ...]:
         found += [sqlalchemy.exc.OperationalError, sqlalchemy.exc.DisconnectionError]
     except ImportError:  # pragma: no cover
         pass
-    try:
-        import pymysql.err
-
-        found += [pymysql.err.OperationalError, pymysql.err.InterfaceError]
-    except ImportError:
-        pass
+    for driver in ("pymysql.err", "MySQLdb"):  # Frappe's MariaDB driver; the standalone C driver
+        try:
+            module = importlib.import_module(driver)
+        except ImportError:
+            continue
+        found += [module.OperationalError, module.InterfaceError]
     return tuple(found)
 
 

@@ -21,8 +21,16 @@ from .status import TERMINAL, JobStatus, can_transition
 # Statuses whose event carries the job's error message (elsewhere it would be a stale one).
 _REPORTS_ERROR = frozenset({JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.DEAD_LETTER, JobStatus.CANCELED})
 
+_INSERT_LOG = sa.insert(schema.job_execution_log)
+_bj = schema.background_job
+# Compare-and-set on the status the caller saw; the SET columns come from the parameters.
+_SET_IF_STATUS = sa.update(_bj).where(
+    _bj.c.name == sa.bindparam("where_name"), _bj.c.status == sa.bindparam("where_status")
+)
+_SET_IF_STATUS_AND_ATTEMPT = _SET_IF_STATUS.where(_bj.c.attempt == sa.bindparam("where_attempt"))
 
-def write_log(
+
+def _log_entry(
     rt: Runtime,
     job: dict[str, Any],
     *,
@@ -32,29 +40,44 @@ def write_log(
     message: str | None = None,
     error_type: str | None = None,
     duration_ms: int | None = None,
-    worker: str | None = None,
-) -> None:
+) -> dict[str, Any]:
+    """One Job Execution Log row for a move of `job`."""
     user = rt.current_user()
     name = rt.next_autoincrement("Job Execution Log")
-    rt.execute(
-        sa.insert(schema.job_execution_log).values(
-            **({} if name is None else {"name": name}),
-            creation=now,
-            modified=now,
-            owner=user,
-            modified_by=user,
-            background_job=job["name"],
-            organization=job["organization"],
-            from_status=from_status,
-            to_status=to_status,
-            attempt=job.get("attempt") or 0,
-            message=message,
-            error_type=error_type,
-            duration_ms=duration_ms or 0,
-            worker=worker if worker is not None else job.get("worker"),
-            timestamp=now,
-        )
-    )
+    return {
+        **({} if name is None else {"name": name}),
+        "creation": now,
+        "modified": now,
+        "owner": user,
+        "modified_by": user,
+        "background_job": job["name"],
+        "organization": job["organization"],
+        "from_status": from_status,
+        "to_status": to_status,
+        "attempt": job.get("attempt") or 0,
+        "message": message,
+        "error_type": error_type,
+        "duration_ms": duration_ms or 0,
+        "worker": job.get("worker"),
+        "timestamp": now,
+    }
+
+
+def _write_log(rt: Runtime, *entries: dict[str, Any]) -> None:
+    """Insert `_log_entry` rows; several go in one statement (one round trip)."""
+    rt.execute(_INSERT_LOG, list(entries) if len(entries) > 1 else entries[0])
+
+
+def record_submit(rt: Runtime, job: dict[str, Any], now: datetime) -> None:
+    """Log a job its submit just inserted. One inserted already Queued (nothing held it) also logs
+    and announces its Pending → Queued move, as if it had been inserted Pending and then moved."""
+    pending = JobStatus.PENDING.value
+    entries = [_log_entry(rt, job, from_status=None, to_status=pending, now=now, message="Submitted")]
+    if job["status"] != pending:
+        entries.append(_log_entry(rt, job, from_status=pending, to_status=job["status"], now=now))
+    _write_log(rt, *entries)
+    if job["status"] != pending:
+        _announce(rt, job, pending, JobStatus(job["status"]), now)
 
 
 def transition(
@@ -81,34 +104,43 @@ def transition(
     changes = {"status": to_status.value, "modified": now, "modified_by": rt.current_user(), **(values or {})}
     if to_status in TERMINAL:
         changes["job_hash"] = None  # a finished job gives up its dedup slot
-    bj = schema.background_job
-    stmt = sa.update(bj).where(bj.c.name == job["name"], bj.c.status == from_status.value)
+    where = {"where_name": job["name"], "where_status": from_status.value}
+    stmt = _SET_IF_STATUS
     if fence_attempt is not None:
-        stmt = stmt.where(bj.c.attempt == fence_attempt)
-    if rt.execute(stmt.values(**changes)).rowcount != 1:
+        stmt, where["where_attempt"] = _SET_IF_STATUS_AND_ATTEMPT, fence_attempt
+    if rt.execute(stmt, {**where, **changes}).rowcount != 1:
         return False
     job.update(changes)
-    write_log(
+    _write_log(
         rt,
-        job,
-        from_status=from_status.value,
-        to_status=to_status.value,
-        now=now,
-        message=message,
-        error_type=changes.get("error_type"),
-        duration_ms=duration_ms,
+        _log_entry(
+            rt,
+            job,
+            from_status=from_status.value,
+            to_status=to_status.value,
+            now=now,
+            message=message,
+            error_type=changes.get("error_type"),
+            duration_ms=duration_ms,
+        ),
     )
+    _announce(rt, job, from_status.value, to_status, now)
+    from .release import after_transition  # release moves other jobs through this module
+
+    after_transition(rt, job, from_status, to_status)
+    return True
+
+
+def _announce(
+    rt: Runtime, job: dict[str, Any], from_status: str, to_status: JobStatus, now: datetime
+) -> None:
     publish_status_changed(
         rt,
         job_id=job["name"],
         organization=job["organization"],
-        from_status=from_status.value,
+        from_status=from_status,
         to_status=to_status.value,
         updated_at=now,
         output_reference=job.get("output_reference"),
         error_message=job.get("error_message") if to_status in _REPORTS_ERROR else None,
     )
-    from .release import after_transition  # release moves other jobs through this module
-
-    after_transition(rt, job, from_status, to_status)
-    return True

@@ -49,13 +49,21 @@ def send(rt: Runtime, job: dict[str, Any], queue: Priority) -> bool:
     return True
 
 
+def queued_values(rt: Runtime, job: dict[str, Any]) -> dict[str, Any]:
+    """The columns a move to Queued writes besides the status."""
+    attempt = int(job.get("attempt") or 0)
+    return {"queued_at": rt.now(), "rq_job_id": rq_job_id(job["name"], attempt), "next_retry_at": None}
+
+
+def send_after_commit(rt: Runtime, job: dict[str, Any], queue: Priority) -> None:
+    rt.after_commit(lambda: send(rt, job, queue))
+
+
 def mark_queued(rt: Runtime, job: dict[str, Any], queue: Priority, *, message: str | None = None) -> bool:
     """Move the job to Queued in the current transaction; its RQ message goes out after the commit."""
-    attempt = int(job.get("attempt") or 0)
-    values = {"queued_at": rt.now(), "rq_job_id": rq_job_id(job["name"], attempt), "next_retry_at": None}
-    if not transition(rt, job, JobStatus.QUEUED, values=values, message=message):
+    if not transition(rt, job, JobStatus.QUEUED, values=queued_values(rt, job), message=message):
         return False
-    rt.after_commit(lambda: send(rt, job, queue))
+    send_after_commit(rt, job, queue)
     return True
 
 

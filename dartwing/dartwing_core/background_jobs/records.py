@@ -11,6 +11,16 @@ from . import schema
 from .runtime import Runtime
 from .status import JobStatus
 
+_bj, _jt = schema.background_job, schema.job_type
+_JOB = sa.select(_bj).where(_bj.c.name == sa.bindparam("job_name"))
+_JOB_FOR_UPDATE = _JOB.with_for_update()
+_JOB_TYPE = sa.select(_jt).where(_jt.c.name == sa.bindparam("job_type"))
+_UPDATE_OWN_ATTEMPT = sa.update(_bj).where(
+    _bj.c.name == sa.bindparam("where_name"),
+    _bj.c.attempt == sa.bindparam("where_attempt"),
+    _bj.c.status == JobStatus.RUNNING.value,
+)
+
 
 class JobRecord(dict):
     """A Background Job row with attribute access (`job.name`, `job.status`), like frappe._dict."""
@@ -23,27 +33,18 @@ class JobRecord(dict):
 
 
 def fetch_job(rt: Runtime, name: str, *, for_update: bool = False) -> JobRecord | None:
-    stmt = sa.select(schema.background_job).where(schema.background_job.c.name == name)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = rt.execute(stmt).first()
+    row = rt.execute(_JOB_FOR_UPDATE if for_update else _JOB, {"job_name": name}).first()
     return JobRecord(row) if row else None
 
 
 def fetch_job_type(rt: Runtime, type_name: str) -> dict[str, Any] | None:
-    jt = schema.job_type
-    return rt.execute(sa.select(jt).where(jt.c.name == type_name)).first()
+    return rt.execute(_JOB_TYPE, {"job_type": type_name}).first()
 
 
 def update_own_attempt(rt: Runtime, job_name: str, attempt: int, **values: Any) -> bool:
     """Write to a Running job's row only while `attempt` still owns it (the lease fence)."""
-    bj = schema.background_job
-    stmt = (
-        sa.update(bj)
-        .where(bj.c.name == job_name, bj.c.attempt == attempt, bj.c.status == JobStatus.RUNNING.value)
-        .values(**values)
-    )
-    return rt.execute(stmt).rowcount == 1
+    params = {"where_name": job_name, "where_attempt": attempt, **values}
+    return rt.execute(_UPDATE_OWN_ATTEMPT, params).rowcount == 1
 
 
 def loads(value: str | None) -> Any:

@@ -23,15 +23,22 @@ _IN_FLIGHT = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 _PARENT_GONE = (JobStatus.DEAD_LETTER, JobStatus.CANCELED)
 _PARENT_GONE_VALUES = frozenset(status.value for status in _PARENT_GONE)
 
+_bj, _org, _jt = schema.background_job, schema.organization, schema.job_type
+_CAPS = (
+    sa.select(_org.c.max_concurrent_jobs, _jt.c.max_concurrent_per_org, _jt.c.queue)
+    .select_from(_org.join(_jt, sa.true()))
+    .where(_org.c.name == sa.bindparam("organization"), _jt.c.name == sa.bindparam("job_type"))
+)
+_STATUS = sa.select(_bj.c.status).where(_bj.c.name == sa.bindparam("job_name"))
+# Names only: most jobs have no children, and a one-column result is cheap to read and parse.
+_PENDING_CHILDREN = sa.select(_bj.c.name).where(
+    _bj.c.depends_on == sa.bindparam("parent"), _bj.c.status == JobStatus.PENDING.value
+)
+
 
 def _caps(rt: Runtime, job: dict[str, Any]) -> tuple[int, int, str | None]:
     """(organization cap, job type cap, job type's fixed queue) for the job."""
-    org, jt = schema.organization, schema.job_type
-    row = rt.execute(
-        sa.select(org.c.max_concurrent_jobs, jt.c.max_concurrent_per_org, jt.c.queue)
-        .select_from(org.join(jt, sa.true()))
-        .where(org.c.name == job["organization"], jt.c.name == job["job_type"])
-    ).first()
+    row = rt.execute(_CAPS, {"organization": job["organization"], "job_type": job["job_type"]}).first()
     if row is None:
         return 0, 0, None
     return int(row["max_concurrent_jobs"] or 0), int(row["max_concurrent_per_org"] or 0), row["queue"]
@@ -61,8 +68,7 @@ def _under_caps(rt: Runtime, job: dict[str, Any], org_cap: int, type_cap: int) -
 
 
 def _parent_status(rt: Runtime, job: dict[str, Any]) -> str | None:
-    bj = schema.background_job
-    return rt.execute(sa.select(bj.c.status).where(bj.c.name == job["depends_on"])).scalar()
+    return rt.execute(_STATUS, {"job_name": job["depends_on"]}).scalar()
 
 
 def _queue_under_caps(rt: Runtime, job: dict[str, Any], message: str | None) -> bool:
@@ -126,12 +132,7 @@ def after_transition(rt: Runtime, job: dict[str, Any], from_status: JobStatus, t
 
 
 def _settle_children(rt: Runtime, parent: dict[str, Any], parent_status: JobStatus) -> None:
-    bj = schema.background_job
-    # Names only: most jobs have no children, and a one-column result is cheap to read and parse.
-    children = rt.execute(
-        sa.select(bj.c.name).where(bj.c.depends_on == parent["name"], bj.c.status == JobStatus.PENDING.value)
-    ).rows
-    for row in children:
+    for row in rt.execute(_PENDING_CHILDREN, {"parent": parent["name"]}).rows:
         child = fetch_job(rt, row["name"])
         if child is None:
             continue

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+Params = dict[str, Any] | list[dict[str, Any]] | None
+
 
 @dataclass
 class ExecResult:
@@ -39,8 +41,13 @@ class Runtime(Protocol):
     """What a host provides. Method names say which side of a commit they act on."""
 
     # --- database, in the caller's transaction -------------------------------------------------
-    def execute(self, statement: Any) -> ExecResult:
-        """Run one SQLAlchemy Core statement with bound parameters; never commits."""
+    def execute(self, statement: Any, params: Params = None) -> ExecResult:
+        """Run one SQLAlchemy Core statement with bound parameters; never commits.
+
+        `params` fills the statement's `bindparam()`s and, for an INSERT or an UPDATE built without
+        `.values()`, names the columns written; a list of dicts runs the statement once per dict.
+        Hot paths use module-level statements this way, so they are compiled once per process.
+        """
 
     def savepoint(self) -> AbstractContextManager[None]:
         """A savepoint that is rolled back (and the error re-raised) if the block raises."""

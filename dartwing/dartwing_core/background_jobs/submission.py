@@ -2,8 +2,8 @@
 
 Nothing here commits. Every check runs before the first write, so a rejected submit leaves the
 database and Redis exactly as they were. A job that nothing holds (no parent, no concurrency cap)
-goes Pending → Queued in the caller's transaction and its RQ message leaves after the commit; a
-crash in between leaves a Queued row with no message, which the minute sweep re-sends. A job with a
+is inserted Queued (its log still shows Pending → Queued) and its RQ message leaves after the
+commit; a crash in between leaves a Queued row with no message, which the minute sweep re-sends. A job with a
 parent or under a cap is released after the commit, in a transaction of its own that takes the
 organization's lock, so the caller's transaction never holds it. Dedup is atomic through the unique
 `job_hash` column: the database, not a read-then-insert, decides which of two identical submits wins.
@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from . import schema, tenancy
 from .errors import DuplicateJobError, InvalidInputError, NotPermittedError
 from .hashing import canonical_json, parameters_hash
-from .lifecycle import write_log
-from .queueing import mark_queued, queue_for
+from .lifecycle import record_submit
+from .queueing import queue_for, queued_values, send_after_commit
 from .records import JobRecord, fetch_job, fetch_job_type
 from .release import queues_at_submit, release_or_settle
 from .runtime import Runtime, get_runtime
@@ -32,6 +32,11 @@ MAX_PARAMETERS_BYTES = 64 * 1024
 MAX_TIMEOUT_SECONDS = 24 * 3600
 MAX_RETRIES_LIMIT = 25
 _DEDUP_ATTEMPTS = 3
+
+_INSERT_JOB = sa.insert(schema.background_job)
+_ORGANIZATION = sa.select(schema.organization.c.status, schema.organization.c.max_concurrent_jobs).where(
+    schema.organization.c.name == sa.bindparam("organization")
+)
 
 
 def submit_job(
@@ -87,11 +92,13 @@ def submit_job(
         max_retries=_bounded_int("max_retries", max_retries, jt.get("max_retries"), 0, MAX_RETRIES_LIMIT),
     )
     row["name"] = rt.make_name(JOB_NAMING_SERIES)
+    queue_now = queues_at_submit(row, org_cap, int(jt.get("max_concurrent_per_org") or 0))
+    if queue_now:  # inserted Queued: one write instead of an insert and a transition
+        row.update(status=JobStatus.QUEUED.value, **queued_values(rt, row))
     _insert_deduplicated(rt, row, window)
-    write_log(rt, row, from_status=None, to_status=JobStatus.PENDING.value, now=now, message="Submitted")
-
-    if queues_at_submit(row, org_cap, int(jt.get("max_concurrent_per_org") or 0)):
-        mark_queued(rt, row, queue_for(row, jt))
+    record_submit(rt, row, now)
+    if queue_now:
+        send_after_commit(rt, row, queue_for(row, jt))
     else:
         rt.after_commit(lambda: _release_after_commit(rt, JobRecord(row)))
     return row
@@ -121,10 +128,7 @@ def _active_organization_cap(rt: Runtime, organization: Any) -> int:
     """Check the organization exists and is Active; its concurrency cap (0: none)."""
     if not isinstance(organization, str) or not organization.strip():
         raise InvalidInputError("organization is required")
-    org = schema.organization
-    found = rt.execute(
-        sa.select(org.c.status, org.c.max_concurrent_jobs).where(org.c.name == organization)
-    ).first()
+    found = rt.execute(_ORGANIZATION, {"organization": organization}).first()
     if found is None:
         raise InvalidInputError(f"Unknown organization {organization!r}")
     if found["status"] != tenancy.ACTIVE:
@@ -194,13 +198,13 @@ def _insert_deduplicated(rt: Runtime, row: dict[str, Any], window_seconds: int) 
     bj = schema.background_job
     if not row["job_hash"]:
         # No dedup slot to contend for (window 0): nothing to recover from, so no savepoint.
-        rt.execute(sa.insert(bj).values(**row))
+        rt.execute(_INSERT_JOB, row)
         return
     holder = None
     for _ in range(_DEDUP_ATTEMPTS):
         try:
             with rt.savepoint():
-                rt.execute(sa.insert(bj).values(**row))
+                rt.execute(_INSERT_JOB, row)
             return
         except Exception as exc:
             if not rt.is_unique_violation(exc):

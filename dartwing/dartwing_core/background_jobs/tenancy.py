@@ -21,7 +21,7 @@ def is_admin(rt: Runtime, user: str) -> bool:
     return user == ADMIN_USER or bool(rt.user_roles(user) & ADMIN_ROLES)
 
 
-def _memberships(user: str) -> sa.Select:
+def _memberships(user: str | sa.BindParameter) -> sa.Select:
     om, person = schema.org_member, schema.person
     return (
         sa.select(om.c.organization)
@@ -35,9 +35,15 @@ def member_organizations(rt: Runtime, user: str) -> list[str]:
     return sorted({row["organization"] for row in rt.execute(_memberships(user).distinct())})
 
 
+_IS_MEMBER = (
+    _memberships(sa.bindparam("user"))
+    .where(schema.org_member.c.organization == sa.bindparam("organization"))
+    .limit(1)
+)
+
+
 def is_member(rt: Runtime, user: str, organization: str) -> bool:
-    stmt = _memberships(user).where(schema.org_member.c.organization == organization).limit(1)
-    return rt.execute(stmt).first() is not None
+    return rt.execute(_IS_MEMBER, {"user": user, "organization": organization}).first() is not None
 
 
 def visible_organizations(rt: Runtime, user: str) -> list[str] | None:

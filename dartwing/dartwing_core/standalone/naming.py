@@ -1,15 +1,15 @@
 """Naming series such as `JOB-.YYYY.-.#####`, kept in `tabSeries` the way Frappe keeps them.
 
-The counter is bumped inside the caller's transaction with one upsert statement, so its row lock
-orders concurrent submits (a rolled-back submit gives its number back) and the first use of a new
-prefix — say, on New Year's Day — cannot deadlock the way update-then-insert does on InnoDB.
+The counter is bumped inside the caller's transaction with one upsert statement that also returns the
+new value (one round trip), so its row lock orders concurrent submits (a rolled-back submit gives its
+number back) and the first use of a new prefix — say, on New Year's Day — cannot deadlock the way
+update-then-insert does on InnoDB. RETURNING needs MariaDB 10.5, SQLite 3.35 or PostgreSQL.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from . import tables
@@ -37,13 +37,11 @@ def parse_series(series: str, now: datetime) -> tuple[str, int]:
 
 
 def bump_statement(dialect: str, prefix: str):
-    """One statement that creates the counter at 1 or increments it."""
+    """One statement that creates the counter at 1 or increments it, returning its new value."""
     s = tables.series
     insert = _UPSERTS[dialect](s).values(name=prefix, current=1)
     if dialect in ("mysql", "mariadb"):
-        return insert.on_duplicate_key_update(current=s.c.current + 1)
-    return insert.on_conflict_do_update(index_elements=[s.c.name], set_={"current": s.c.current + 1})
-
-
-def current_statement(prefix: str) -> sa.Select:
-    return sa.select(tables.series.c.current).where(tables.series.c.name == prefix)
+        upsert = insert.on_duplicate_key_update(current=s.c.current + 1)
+    else:
+        upsert = insert.on_conflict_do_update(index_elements=[s.c.name], set_={"current": s.c.current + 1})
+    return upsert.returning(s.c.current)

@@ -21,7 +21,7 @@ import redis
 import sqlalchemy as sa
 
 from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB
-from dartwing.dartwing_core.background_jobs.runtime import ExecResult
+from dartwing.dartwing_core.background_jobs.runtime import ExecResult, Params
 from dartwing.dartwing_core.background_jobs.status import PRIORITY_ORDER, Priority
 
 from . import database, naming, tables
@@ -76,17 +76,17 @@ class StandaloneRuntime:
             self._state.connection = self.engine.connect()
         return self._state.connection
 
-    def execute(self, statement: Any) -> ExecResult:
+    def execute(self, statement: Any, params: Params = None) -> ExecResult:
         first_of_transaction = self._state.connection is None
         try:
-            result = self._connection().execute(statement)
+            result = self._connection().execute(statement, params)
         except sa.exc.DBAPIError as exc:
             if not (first_of_transaction and exc.connection_invalidated):
                 raise
             # The pooled connection had died (server restart, KILL, timeout) before this transaction
             # ran anything, so running the statement again on a new connection changes nothing else.
             self.rollback()
-            result = self._connection().execute(statement)
+            result = self._connection().execute(statement, params)
         rows = [dict(row) for row in result.mappings()] if result.returns_rows else []
         return ExecResult(rows=rows, rowcount=result.rowcount)
 
@@ -133,8 +133,7 @@ class StandaloneRuntime:
 
     def make_name(self, series: str) -> str:
         prefix, digits = naming.parse_series(series, self.now())
-        self.execute(naming.bump_statement(self.engine.dialect.name, prefix))
-        value = int(self.execute(naming.current_statement(prefix)).scalar())
+        value = int(self.execute(naming.bump_statement(self.engine.dialect.name, prefix)).scalar())
         return f"{prefix}{value:0{digits}d}"
 
     def next_autoincrement(self, doctype: str) -> int | None:
