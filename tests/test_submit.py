@@ -9,8 +9,9 @@ import sys
 from datetime import timedelta
 
 import pytest
+import redis
 import sqlalchemy as sa
-from conftest import ADMIN, ALICE, BOB, ORG_A, ORG_B
+from conftest import ADMIN, ALICE, BOB, ORG_A, ORG_B, free_port
 
 from dartwing.dartwing_core.background_jobs import (
     DuplicateJobError,
@@ -243,6 +244,33 @@ def test_crash_between_commit_and_enqueue_leaves_a_queued_row_the_sweep_resends(
     monkeypatch.setenv("DARTWING_OUTBOX_GRACE_SECONDS", "0")
     assert recover_outbox() == 1
     assert rt.redis.lrange(f"rq:queue:{queue_name('Normal')}", 0, -1) == [f"{name}-0".encode()]
+
+
+def test_redis_down_at_commit_leaves_queued_rows_the_sweep_resends(rt, monkeypatch):
+    """The commit's RQ messages and events go to Redis in one batch; if Redis is down the commit
+    still stands, the caller gets no error, and the outbox sweep sends the messages later."""
+    jobs = [submit_job("noop", ORG_A, {"i": i}) for i in range(3)]
+    reachable = rt.redis
+    monkeypatch.setattr(rt, "redis", redis.Redis(port=free_port(), socket_connect_timeout=1))
+    rt.commit()
+    monkeypatch.setattr(rt, "redis", reachable)
+    assert [get_job_status(job.name).status for job in jobs] == ["Queued"] * 3
+    assert all(rt.redis.llen(f"rq:queue:{q}") == 0 for q in QUEUE_NAMES)
+    monkeypatch.setenv("DARTWING_OUTBOX_GRACE_SECONDS", "0")
+    assert recover_outbox() == 3
+    queued = rt.redis.lrange(f"rq:queue:{queue_name('Normal')}", 0, -1)
+    assert sorted(queued) == sorted(f"{job.name}-0".encode() for job in jobs)
+
+
+def test_one_commit_sends_its_messages_and_events_in_one_redis_transaction(rt):
+    jobs = [submit_job("noop", ORG_A, {"i": i}) for i in range(2)]
+    before = rt.redis.info("commandstats")
+    rt.commit()
+    after = rt.redis.info("commandstats")
+    queued = rt.redis.lrange(f"rq:queue:{queue_name('Normal')}", 0, -1)
+    assert sorted(queued) == sorted(f"{job.name}-0".encode() for job in jobs)
+    assert after["cmdstat_exec"]["calls"] - before.get("cmdstat_exec", {"calls": 0})["calls"] == 1
+    assert after["cmdstat_publish"]["calls"] - before.get("cmdstat_publish", {"calls": 0})["calls"] == 2
 
 
 def test_parameters_are_stored_canonically(rt):

@@ -34,11 +34,37 @@ log = logging.getLogger(__name__)
 
 _handlers: dict[str, Callable[[JobContext], Any]] = {}
 
-_bj, _jt = schema.background_job, schema.job_type
-# A job type's handler_method is mandatory, so NULL here means the Job Type row is gone.
-_JOB_AND_HANDLER = (
-    sa.select(_bj, _jt.c.handler_method)
-    .select_from(_bj.outerjoin(_jt, _jt.c.name == _bj.c.job_type))
+_bj, _jt, _org = schema.background_job, schema.job_type, schema.organization
+# What a run reads of its job: the handler's inputs and what the outcome's writes and events need.
+_RUN_COLUMNS = (
+    "name",
+    "job_type",
+    "organization",
+    "owner",
+    "status",
+    "priority",
+    "parameters",
+    "attempt",
+    "retry_count",
+    "max_retries",
+    "timeout",
+    "depends_on",
+    "worker",
+    "output_reference",
+    "error_message",
+)
+# The claim's one read: the job, its handler (a mandatory field, so NULL means the Job Type row is
+# gone) and the concurrency caps its finish needs (release.after_transition).
+_CLAIM_READ = (
+    sa.select(
+        *(_bj.c[column] for column in _RUN_COLUMNS),
+        _jt.c.handler_method,
+        _org.c.max_concurrent_jobs,
+        _jt.c.max_concurrent_per_org,
+    )
+    .select_from(
+        _bj.outerjoin(_jt, _jt.c.name == _bj.c.job_type).outerjoin(_org, _org.c.name == _bj.c.organization)
+    )
     .where(_bj.c.name == sa.bindparam("job_name"))
 )
 
@@ -90,10 +116,15 @@ def run_job(background_job: str, attempt: int) -> str:
 
 def _claim(rt: Runtime, job_name: str, attempt: int) -> tuple[JobRecord, str | None] | None:
     """Claim the job for `attempt` + 1; (job, its handler's dotted path or None if its Job Type is
-    gone), or None if not claimable. The job and its handler are read in one statement."""
-    row = rt.execute(_JOB_AND_HANDLER, {"job_name": job_name}).first()
+    gone), or None if not claimable. The job, its handler and its caps are read in one statement."""
+    row = rt.execute(_CLAIM_READ, {"job_name": job_name}).first()
     job = None if row is None else JobRecord(row)
     handler_method = job and job.pop("handler_method")
+    if job is not None:
+        job.caps_at_claim = (
+            int(job.pop("max_concurrent_jobs") or 0),
+            int(job.pop("max_concurrent_per_org") or 0),
+        )
     if job is None or job["status"] != JobStatus.QUEUED.value or int(job["attempt"]) != attempt:
         rt.rollback()
         log.info(

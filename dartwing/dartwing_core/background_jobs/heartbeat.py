@@ -10,6 +10,7 @@ outcome is written. If the process dies, the stamps stop and the orphan sweep re
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -64,15 +65,18 @@ class _Scheduler:
         self._changed = threading.Condition()
         self._running: set[Heartbeat] = set()
         self._beating: Heartbeat | None = None
+        self._wakes_at = math.inf  # when the thread next looks at `_running`
         threading.Thread(target=self._run, name="dartwing-heartbeat", daemon=True).start()
 
     def add(self, heartbeat: Heartbeat) -> None:
         with self._changed:
             heartbeat.due = time.monotonic() + heartbeat.interval
             self._running.add(heartbeat)
-            self._changed.notify_all()
+            if heartbeat.due < self._wakes_at:  # else the thread wakes in time anyway: no switch per job
+                self._changed.notify_all()
 
     def remove(self, heartbeat: Heartbeat) -> None:
+        # No wake-up: at its planned time the thread finds the heartbeat gone and plans again.
         with self._changed:
             self._running.discard(heartbeat)
             while self._beating is heartbeat:
@@ -95,7 +99,9 @@ class _Scheduler:
             earliest = min(self._running, key=lambda h: h.due, default=None)
             if earliest is not None and earliest.due <= now:
                 earliest.due = now + earliest.interval
+                self._wakes_at = math.inf
                 return earliest
+            self._wakes_at = math.inf if earliest is None else earliest.due
             self._changed.wait(None if earliest is None else earliest.due - now)
 
 

@@ -23,7 +23,13 @@ _UPDATE_OWN_ATTEMPT = sa.update(_bj).where(
 
 
 class JobRecord(dict):
-    """A Background Job row with attribute access (`job.name`, `job.status`), like frappe._dict."""
+    """A Background Job row with attribute access (`job.name`, `job.status`), like frappe._dict.
+
+    `caps_at_claim` is set by the worker's claim: the (organization, job type) concurrency caps read
+    with the row, so finishing the job needs no read of its own (release.after_transition).
+    """
+
+    caps_at_claim: tuple[int, int] | None = None
 
     def __getattr__(self, key: str) -> Any:
         try:

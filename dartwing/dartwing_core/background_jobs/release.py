@@ -126,7 +126,10 @@ def after_transition(rt: Runtime, job: dict[str, Any], from_status: JobStatus, t
     if to_status is JobStatus.COMPLETED or to_status in _PARENT_GONE:
         _settle_children(rt, job, to_status)
     if from_status.value in _IN_FLIGHT and to_status.value not in _IN_FLIGHT:
-        org_cap, type_cap, _ = _caps(rt, job)
+        # Caps read at the claim: one set while the job ran holds new jobs Pending until the minute
+        # sweep releases them, rather than costing every finish a read.
+        caps = getattr(job, "caps_at_claim", None)
+        org_cap, type_cap = caps if caps is not None else _caps(rt, job)[:2]
         if org_cap or type_cap:
             release_waiting(rt, job["organization"])
 

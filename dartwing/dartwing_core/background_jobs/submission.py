@@ -22,7 +22,7 @@ from .errors import DuplicateJobError, InvalidInputError, NotPermittedError
 from .hashing import canonical_json, parameters_hash
 from .lifecycle import record_submit
 from .queueing import queue_for, queued_values, send_after_commit
-from .records import JobRecord, fetch_job, fetch_job_type
+from .records import JobRecord, fetch_job
 from .release import queues_at_submit, release_or_settle
 from .runtime import Runtime, get_runtime
 from .status import TERMINAL, JobStatus, parse_priority
@@ -34,8 +34,26 @@ MAX_RETRIES_LIMIT = 25
 _DEDUP_ATTEMPTS = 3
 
 _INSERT_JOB = sa.insert(schema.background_job)
-_ORGANIZATION = sa.select(schema.organization.c.status, schema.organization.c.max_concurrent_jobs).where(
-    schema.organization.c.name == sa.bindparam("organization")
+_jt, _org = schema.job_type, schema.organization
+# Submit's one read for validation: the Job Type's settings, the organization (NULLs if it does not
+# exist, joined on the parameter) and whether the user is an active member of it.
+_JOB_TYPE_AND_ORGANIZATION = (
+    sa.select(
+        _jt.c.is_enabled,
+        _jt.c.requires_role,
+        _jt.c.default_priority,
+        _jt.c.default_timeout,
+        _jt.c.max_retries,
+        _jt.c.deduplication_window,
+        _jt.c.max_concurrent_per_org,
+        _jt.c.queue,
+        _org.c.name.label("organization_found"),
+        _org.c.status.label("organization_status"),
+        _org.c.max_concurrent_jobs,
+        tenancy.membership_of(sa.bindparam("user"), _org.c.name).exists().label("is_member"),
+    )
+    .select_from(_jt.outerjoin(_org, _org.c.name == sa.bindparam("organization")))
+    .where(_jt.c.name == sa.bindparam("job_type"))
 )
 
 
@@ -57,9 +75,9 @@ def submit_job(
     """
     rt = runtime or get_runtime()
     user = rt.current_user()
-    jt = _valid_job_type(rt, job_type)
-    org_cap = _active_organization_cap(rt, organization)
-    tenancy.require_access(rt, user, organization)
+    jt = _valid_job_type_and_organization(rt, user, job_type, organization)
+    org_cap = int(jt["max_concurrent_jobs"] or 0)
+    tenancy.require_access(rt, user, organization, member=bool(jt["is_member"]))
     if jt.get("requires_role") and not (
         tenancy.is_admin(rt, user) or jt["requires_role"] in rt.user_roles(user)
     ):
@@ -113,27 +131,30 @@ def _release_after_commit(rt: Runtime, job: JobRecord) -> None:
         rt.rollback()
 
 
-def _valid_job_type(rt: Runtime, job_type: Any) -> dict[str, Any]:
+def _valid_job_type_and_organization(
+    rt: Runtime, user: str, job_type: Any, organization: Any
+) -> dict[str, Any]:
+    """The enabled Job Type's settings and the Active organization's `max_concurrent_jobs` (0: none)."""
     if not isinstance(job_type, str) or not job_type.strip():
         raise InvalidInputError("job_type is required")
-    jt = fetch_job_type(rt, job_type)
-    if jt is None:
-        raise InvalidInputError(f"Unknown job type {job_type!r}")
-    if not jt["is_enabled"]:
-        raise InvalidInputError(f"Job type {job_type!r} is disabled")
-    return jt
-
-
-def _active_organization_cap(rt: Runtime, organization: Any) -> int:
-    """Check the organization exists and is Active; its concurrency cap (0: none)."""
-    if not isinstance(organization, str) or not organization.strip():
-        raise InvalidInputError("organization is required")
-    found = rt.execute(_ORGANIZATION, {"organization": organization}).first()
+    organization_given = isinstance(organization, str) and bool(organization.strip())
+    found = rt.execute(
+        _JOB_TYPE_AND_ORGANIZATION,
+        {"user": user, "job_type": job_type, "organization": organization if organization_given else None},
+    ).first()
     if found is None:
+        raise InvalidInputError(f"Unknown job type {job_type!r}")
+    if not found["is_enabled"]:
+        raise InvalidInputError(f"Job type {job_type!r} is disabled")
+    if not organization_given:
+        raise InvalidInputError("organization is required")
+    if found["organization_found"] is None:
         raise InvalidInputError(f"Unknown organization {organization!r}")
-    if found["status"] != tenancy.ACTIVE:
-        raise InvalidInputError(f"Organization {organization!r} is {found['status']} and accepts no jobs")
-    return int(found["max_concurrent_jobs"] or 0)
+    if found["organization_status"] != tenancy.ACTIVE:
+        raise InvalidInputError(
+            f"Organization {organization!r} is {found['organization_status']} and accepts no jobs"
+        )
+    return found
 
 
 def _valid_parameters(parameters: Any) -> str:

@@ -6,6 +6,8 @@ Frappe's Administrator, System Manager and Job Administrator — see every organ
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from . import schema
@@ -35,11 +37,13 @@ def member_organizations(rt: Runtime, user: str) -> list[str]:
     return sorted({row["organization"] for row in rt.execute(_memberships(user).distinct())})
 
 
-_IS_MEMBER = (
-    _memberships(sa.bindparam("user"))
-    .where(schema.org_member.c.organization == sa.bindparam("organization"))
-    .limit(1)
-)
+def membership_of(user: str | sa.BindParameter, organization: Any) -> sa.Select:
+    """The active membership row of `user` in `organization`, if any (a caller may embed it as
+    `.exists()` in a read of its own and pass the answer to `require_access`)."""
+    return _memberships(user).where(schema.org_member.c.organization == organization)
+
+
+_IS_MEMBER = membership_of(sa.bindparam("user"), sa.bindparam("organization")).limit(1)
 
 
 def is_member(rt: Runtime, user: str, organization: str) -> bool:
@@ -51,12 +55,15 @@ def visible_organizations(rt: Runtime, user: str) -> list[str] | None:
     return None if is_admin(rt, user) else member_organizations(rt, user)
 
 
-def can_access(rt: Runtime, user: str, organization: str) -> bool:
+def can_access(rt: Runtime, user: str, organization: str, *, member: bool | None = None) -> bool:
+    """`member`: whether `membership_of(user, organization)` exists, if the caller has read it already."""
     # Administrator needs no query; then membership, which settles most callers in one query.
-    return user == ADMIN_USER or is_member(rt, user, organization) or is_admin(rt, user)
+    if member is None:
+        member = user != ADMIN_USER and is_member(rt, user, organization)
+    return user == ADMIN_USER or member or is_admin(rt, user)
 
 
-def require_access(rt: Runtime, user: str, organization: str) -> None:
-    """Raise NotPermittedError unless `user` may act for `organization`."""
-    if not can_access(rt, user, organization):
+def require_access(rt: Runtime, user: str, organization: str, *, member: bool | None = None) -> None:
+    """Raise NotPermittedError unless `user` may act for `organization` (`member`: see can_access)."""
+    if not can_access(rt, user, organization, member=member):
         raise NotPermittedError(f"User {user} is not an active member of organization {organization}")
