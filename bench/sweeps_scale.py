@@ -124,7 +124,7 @@ def _log_row(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _insert(conn: sa.Connection, jobs: list[dict[str, Any]]) -> None:
-    """One executemany per table: pymysql sends them as multi-row INSERTs with bound values."""
+    """One executemany per table: the MariaDB drivers send them as multi-row INSERTs with bound values."""
     conn.execute(sa.insert(bj), jobs)
     conn.execute(sa.insert(jel), [_log_row(job) for job in jobs])
     jobs.clear()

@@ -32,7 +32,7 @@ def _echo_json(value) -> None:
 @click.option(
     "--db-url",
     envvar="DARTWING_DB_URL",
-    help="SQLAlchemy URL, e.g. mysql+pymysql://root@127.0.0.1:3306/dartwing",
+    help="SQLAlchemy URL, e.g. mysql+mysqldb://root@127.0.0.1:3306/dartwing",
 )
 @click.option(
     "--redis-url", envvar="DARTWING_REDIS_URL", help="redis://host:port/db; default: embedded Redis in --home"
