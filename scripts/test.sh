@@ -18,7 +18,7 @@ python3 -m ruff check .
 python3 -m pytest "$@"
 
 # The engine must also work on the RQ and redis-py that Frappe v15 pins (rq 1.15, redis-py 4.5):
-# run the worker-side tests again in a virtualenv holding exactly those versions.
+# run the submit- and worker-side tests again in a virtualenv holding exactly those versions.
 if [ "$#" -eq 0 ]; then
   venv=.venv-frappe-v15-pins
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
@@ -26,5 +26,6 @@ if [ "$#" -eq 0 ]; then
   "$venv/bin/python" -m pip install --quiet -e '.[test]'
   "$venv/bin/python" -m pip install --quiet 'rq==1.15.1' 'redis==4.5.5'
   "$venv/bin/python" -c 'import rq, redis; print(f"compat run: rq {rq.__version__}, redis-py {redis.__version__}")'
-  PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest -q -k sqlite tests/test_execution.py tests/test_failures.py
+  PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest -q -k sqlite tests/test_execution.py tests/test_failures.py \
+    tests/test_submit.py tests/test_heartbeat.py
 fi

@@ -51,6 +51,17 @@ class _ThreadState(threading.local):
         self.redis_batch: redis.client.Pipeline | None = None
 
 
+class _CommitBatch(redis.client.Pipeline):
+    """The pipeline a commit's Redis writes share; executed as one MULTI/EXEC (transaction=True).
+
+    RQ asks a caller's pipeline for MULTI at every enqueue (rq 1.15 unconditionally, rq 2 unless one
+    is open), which a plain pipeline refuses once commands are queued or MULTI is open.
+    """
+
+    def multi(self) -> None:
+        self.explicit_transaction = True
+
+
 class StandaloneRuntime:
     """Runtime over a SQLAlchemy engine and a Redis connection (see runtime.Runtime)."""
 
@@ -116,8 +127,7 @@ class StandaloneRuntime:
         MULTI/EXEC: one round trip per commit instead of two or three per job. If it fails, every
         message of the batch is lost together, which is the case the minute sweep's re-send covers."""
         outer = self._state.redis_batch  # a callback may commit a transaction of its own
-        with self.redis.pipeline() as batch:
-            batch.multi()
+        with _CommitBatch(self.redis.connection_pool, self.redis.response_callbacks, True, None) as batch:
             self._state.redis_batch = batch
             try:
                 for callback in callbacks:
