@@ -119,7 +119,9 @@ class StandaloneRuntime:
             finally:
                 connection.close()
         callbacks, self._state.callbacks = self._state.callbacks, []
-        if callbacks:
+        if len(callbacks) == 1:  # a worker's commit: one event, sent as is (each callback handles errors)
+            callbacks[0]()
+        elif callbacks:
             self._run_after_commit(callbacks)
 
     def _run_after_commit(self, callbacks: list[Callable[[], None]]) -> None:
