@@ -118,19 +118,18 @@ def _claim(rt: Runtime, job_name: str, attempt: int) -> tuple[JobRecord, str | N
     """Claim the job for `attempt` + 1; (job, its handler's dotted path or None if its Job Type is
     gone), or None if not claimable. The job, its handler and its caps are read in one statement."""
     row = rt.execute(_CLAIM_READ, {"job_name": job_name}).first()
-    job = None if row is None else JobRecord(row)
-    handler_method = job and job.pop("handler_method")
-    if job is not None:
-        job.caps_at_claim = (
-            int(job.pop("max_concurrent_jobs") or 0),
-            int(job.pop("max_concurrent_per_org") or 0),
-        )
-    if job is None or job["status"] != JobStatus.QUEUED.value or int(job["attempt"]) != attempt:
+    if row is None or row["status"] != JobStatus.QUEUED.value or int(row["attempt"]) != attempt:
         rt.rollback()
         log.info(
-            "job %s attempt %s not claimable (%s); message dropped", job_name, attempt, job and job["status"]
+            "job %s attempt %s not claimable (%s); message dropped", job_name, attempt, row and row["status"]
         )
         return None
+    job = JobRecord(row)
+    handler_method = job.pop("handler_method")
+    job.caps_at_claim = (
+        int(job.pop("max_concurrent_jobs") or 0),
+        int(job.pop("max_concurrent_per_org") or 0),
+    )
     now = rt.now()
     values = {
         "attempt": attempt + 1,

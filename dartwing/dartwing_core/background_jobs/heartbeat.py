@@ -38,24 +38,19 @@ class Heartbeat:
     def __exit__(self, *exc_info) -> None:
         _scheduler().remove(self)
 
-    def beat_in_own_session(self) -> None:
-        try:
-            with self._rt.background_session():
-                self.beat()
-        except Exception as exc:  # noqa: BLE001 - no session (database down): retried at the next interval
-            log.warning("heartbeat of %s failed: %s", self._job_name, exc)
+    def beat(self) -> None:
+        """Stamp the row now, in a session and transaction of its own (which rolls back on error).
 
-    def beat(self) -> bool:
-        """Stamp the row now; False if this attempt no longer owns it (or the write failed)."""
+        A failed beat (database down, no session) is only logged: the next interval tries again. A
+        lost lease needs nothing here: the fenced write matches no row.
+        """
         rt = self._rt
         try:
-            owned = update_own_attempt(rt, self._job_name, self._attempt, heartbeat_at=rt.now())
-            rt.commit()
-            return owned
-        except Exception as exc:  # noqa: BLE001 - a missed beat is retried at the next interval
-            rt.rollback()
+            with rt.background_session():
+                update_own_attempt(rt, self._job_name, self._attempt, heartbeat_at=rt.now())
+                rt.commit()
+        except Exception as exc:  # noqa: BLE001 - retried at the next interval
             log.warning("heartbeat of %s failed: %s", self._job_name, exc)
-            return False
 
 
 class _Scheduler:
@@ -87,7 +82,7 @@ class _Scheduler:
             with self._changed:
                 heartbeat = self._next_due()
                 self._beating = heartbeat
-            heartbeat.beat_in_own_session()
+            heartbeat.beat()
             with self._changed:
                 self._beating = None
                 self._changed.notify_all()

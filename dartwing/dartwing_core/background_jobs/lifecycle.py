@@ -72,12 +72,12 @@ def record_submit(rt: Runtime, job: dict[str, Any], now: datetime) -> None:
     """Log a job its submit just inserted. One inserted already Queued (nothing held it) also logs
     and announces its Pending → Queued move, as if it had been inserted Pending and then moved."""
     pending = JobStatus.PENDING.value
-    entries = [_log_entry(rt, job, from_status=None, to_status=pending, now=now, message="Submitted")]
-    if job["status"] != pending:
-        entries.append(_log_entry(rt, job, from_status=pending, to_status=job["status"], now=now))
-    _write_log(rt, *entries)
-    if job["status"] != pending:
-        _announce(rt, job, pending, JobStatus(job["status"]), now)
+    submitted = _log_entry(rt, job, from_status=None, to_status=pending, now=now, message="Submitted")
+    if job["status"] == pending:
+        _write_log(rt, submitted)
+        return
+    _write_log(rt, submitted, _log_entry(rt, job, from_status=pending, to_status=job["status"], now=now))
+    _announce(rt, job, pending, JobStatus(job["status"]), now)
 
 
 def transition(

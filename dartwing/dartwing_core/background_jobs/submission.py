@@ -3,10 +3,11 @@
 Nothing here commits. Every check runs before the first write, so a rejected submit leaves the
 database and Redis exactly as they were. A job that nothing holds (no parent, no concurrency cap)
 is inserted Queued (its log still shows Pending → Queued) and its RQ message leaves after the
-commit; a crash in between leaves a Queued row with no message, which the minute sweep re-sends. A job with a
-parent or under a cap is released after the commit, in a transaction of its own that takes the
-organization's lock, so the caller's transaction never holds it. Dedup is atomic through the unique
-`job_hash` column: the database, not a read-then-insert, decides which of two identical submits wins.
+commit; a crash in between leaves a Queued row with no message, which the minute sweep re-sends.
+A job with a parent or under a cap is released after the commit, in a transaction of its own that
+takes the organization's lock, so the caller's transaction never holds it. Dedup is atomic through
+the unique `job_hash` column: the database, not a read-then-insert, decides which of two identical
+submits wins.
 """
 
 from __future__ import annotations
