@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 from conftest import ORG_A
 
-from dartwing.dartwing_core.background_jobs import JobNotFoundError, get_job_status, submit_job
+from dartwing.dartwing_core.background_jobs import JobNotFoundError, get_job_status, schema, submit_job
+from dartwing.dartwing_core.background_jobs.records import fetch_job
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)]
 
@@ -53,3 +54,37 @@ def test_a_connection_killed_inside_a_transaction_fails_that_transaction_only(rt
     with pytest.raises(JobNotFoundError):
         get_job_status(job.name)
     assert not rt.redis.keys("rq:job:*")  # nor was its message sent
+
+
+def test_prebuilt_statements_run_as_compiled_sql_beside_sqlalchemy(rt):
+    """Submit's statements all have parameters, so none goes through SQLAlchemy's execution layer
+    (compiled.py says why); a statement built per call still does, in the same transaction."""
+    through_sqlalchemy = []
+
+    def record(connection, cursor, statement, *args):
+        through_sqlalchemy.append(statement)
+
+    sa.event.listen(rt.engine, "before_cursor_execute", record)
+    try:
+        job = submit_job("echo", ORG_A, {"compiled": True})
+        bj = schema.background_job
+        seen = rt.execute(sa.select(bj.c.status).where(bj.c.name == job.name)).scalar()
+        rt.commit()
+    finally:
+        sa.event.remove(rt.engine, "before_cursor_execute", record)
+    assert seen == "Queued"  # the per-call read saw the compiled inserts of its own transaction
+    statements = [text for text in through_sqlalchemy if "SAVEPOINT" not in text]  # the dedup slot's
+    assert len(statements) == 1 and statements[0].startswith("SELECT `tabBackground Job`.status")
+
+
+def test_decimal_columns_read_as_float_on_both_paths(rt):
+    job = submit_job("echo", ORG_A, {"progress": "decimal"})
+    bj = schema.background_job
+    rt.execute(sa.update(bj).where(bj.c.name == job.name).values(progress=12.5))
+    rt.commit()
+
+    compiled = fetch_job(rt, job.name)["progress"]  # a prebuilt statement: the driver's own types
+    via_sqlalchemy = rt.execute(sa.select(bj.c.progress).where(bj.c.name == job.name)).scalar()
+    rt.rollback()
+    assert type(compiled) is float and compiled == 12.5
+    assert type(via_sqlalchemy) is float and via_sqlalchemy == 12.5

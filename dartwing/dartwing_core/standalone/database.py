@@ -10,6 +10,8 @@ every transaction ends in an explicit COMMIT or ROLLBACK (the runtime's, or SQLA
 Connection closes mid-transaction), so the pool's reset-on-return ROLLBACK is redundant, and a dead
 connection is found by the transaction's first statement, which the runtime then retries once on a
 fresh connection (see StandaloneRuntime.execute) instead of pinging before every transaction.
+On MySQLdb and PyMySQL the engine's prebuilt statements skip SQLAlchemy's execution layer
+(`compiled.py`), so DECIMAL columns are read as float by the driver itself.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy import event
 
 from dartwing.dartwing_core.background_jobs import schema
 
-from . import tables
+from . import compiled, tables
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
@@ -33,8 +35,15 @@ def create_engine(url: str) -> sa.Engine:
     if parsed.get_backend_name() in ("mysql", "mariadb"):
         if "charset" not in parsed.query:
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        connect_args = {}
+        if parsed.get_driver_name() in compiled.DRIVERS:
+            connect_args["conv"] = compiled.decimals_as_float(parsed.get_dialect().import_dbapi())
         return sa.create_engine(
-            parsed, isolation_level="READ COMMITTED", pool_reset_on_return=None, pool_recycle=3600
+            parsed,
+            isolation_level="READ COMMITTED",
+            pool_reset_on_return=None,
+            pool_recycle=3600,
+            connect_args=connect_args,
         )
     return sa.create_engine(parsed, pool_pre_ping=True)
 

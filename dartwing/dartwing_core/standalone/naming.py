@@ -9,7 +9,9 @@ update-then-insert does on InnoDB. RETURNING needs MariaDB 10.5, SQLite 3.35 or 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from . import tables
@@ -36,10 +38,13 @@ def parse_series(series: str, now: datetime) -> tuple[str, int]:
     return "".join(prefix), digits
 
 
-def bump_statement(dialect: str, prefix: str):
-    """One statement that creates the counter at 1 or increments it, returning its new value."""
+@cache
+def bump_statement(dialect: str):
+    """One statement that creates the counter `prefix` at 1 or increments it, returning its new value.
+
+    Built once per dialect (it runs on every submit) with the prefix as a bind parameter."""
     s = tables.series
-    insert = _UPSERTS[dialect](s).values(name=prefix, current=1)
+    insert = _UPSERTS[dialect](s).values(name=sa.bindparam("prefix"), current=1)
     if dialect in ("mysql", "mariadb"):
         upsert = insert.on_duplicate_key_update(current=s.c.current + 1)
     else:

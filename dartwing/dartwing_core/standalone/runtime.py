@@ -24,7 +24,7 @@ from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB
 from dartwing.dartwing_core.background_jobs.runtime import ExecResult, Params
 from dartwing.dartwing_core.background_jobs.status import PRIORITY_ORDER, Priority
 
-from . import database, naming, tables
+from . import compiled, database, naming, tables
 from .config import StandaloneConfig
 from .embedded_redis import EmbeddedRedis
 
@@ -68,6 +68,7 @@ class StandaloneRuntime:
     def __init__(self, config: StandaloneConfig):
         self.config = config
         self.engine = database.create_engine(config.db_url)
+        self._runs_compiled = self.engine.dialect.driver in compiled.DRIVERS
         self.redis_url = config.redis_url or EmbeddedRedis(config.home).ensure_running()
         self.redis = redis.Redis.from_url(self.redis_url)
         self.namespace = "dartwing"
@@ -92,14 +93,19 @@ class StandaloneRuntime:
     def execute(self, statement: Any, params: Params = None) -> ExecResult:
         first_of_transaction = self._state.connection is None
         try:
-            result = self._connection().execute(statement, params)
+            return self._execute(statement, params)
         except sa.exc.DBAPIError as exc:
             if not (first_of_transaction and exc.connection_invalidated):
                 raise
             # The pooled connection had died (server restart, KILL, timeout) before this transaction
             # ran anything, so running the statement again on a new connection changes nothing else.
             self.rollback()
-            result = self._connection().execute(statement, params)
+            return self._execute(statement, params)
+
+    def _execute(self, statement: Any, params: Params) -> ExecResult:
+        if params is not None and self._runs_compiled:  # a prebuilt hot-path statement
+            return compiled.execute(self._connection(), statement, params)
+        result = self._connection().execute(statement, params)
         rows = [dict(row) for row in result.mappings()] if result.returns_rows else []
         return ExecResult(rows=rows, rowcount=result.rowcount)
 
@@ -165,7 +171,9 @@ class StandaloneRuntime:
 
     def make_name(self, series: str) -> str:
         prefix, digits = naming.parse_series(series, self.now())
-        value = int(self.execute(naming.bump_statement(self.engine.dialect.name, prefix)).scalar())
+        value = int(
+            self.execute(naming.bump_statement(self.engine.dialect.name), {"prefix": prefix}).scalar()
+        )
         return f"{prefix}{value:0{digits}d}"
 
     def next_autoincrement(self, doctype: str) -> int | None:
