@@ -42,8 +42,8 @@ def execute(
     if not connection.in_transaction():
         connection.begin()  # no round trip: the driver opens the transaction with the statement
     if isinstance(params, list):
-        compiled = [to_mariadb(statement, one) for one in params]
-        text, values = compiled[0][0], [one_values for _, one_values in compiled]
+        texts_and_values = [to_mariadb(statement, one) for one in params]
+        text, values = texts_and_values[0][0], [one_values for _, one_values in texts_and_values]
     else:
         text, values = to_mariadb(statement, params)
     cursor = connection.connection.cursor()
