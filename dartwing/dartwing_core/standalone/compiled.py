@@ -41,14 +41,15 @@ def execute(
     """Run one prebuilt statement; a list of params runs as one executemany (one multi-row INSERT)."""
     if not connection.in_transaction():
         connection.begin()  # no round trip: the driver opens the transaction with the statement
-    if isinstance(params, list):
+    many = isinstance(params, list)
+    if many:
         texts_and_values = [to_mariadb(statement, one) for one in params]
         text, values = texts_and_values[0][0], [one_values for _, one_values in texts_and_values]
     else:
         text, values = to_mariadb(statement, params)
     cursor = connection.connection.cursor()
     try:
-        if isinstance(values, list):
+        if many:
             cursor.executemany(text, values)
         else:
             cursor.execute(text, values)
