@@ -10,7 +10,7 @@ concurrent mode: raw RQ `Queue.enqueue` and `rq worker`, then `submit_job` + com
 mariadbd is this machine's shared server: all of its CPU during the phase is counted, so run this on
 an otherwise idle machine.
 
-    python bench/cpu_per_job.py [--jobs 3000] [--quick]
+    python bench/cpu_per_job.py [--jobs 3000] [--quick] [--forking]
 """
 
 from __future__ import annotations
@@ -46,12 +46,13 @@ from common import (  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of one process so far (0 once it has gone)."""
+    """User + system CPU of one process so far, with its children that it has waited for (a forking
+    worker's work horses); 0 once it has gone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except FileNotFoundError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def pids_named(name: str) -> list[int]:
@@ -75,11 +76,13 @@ class Meter:
         }
 
 
-def measure(rt, jobs: int, redis_pid: int, mariadb: list[int]) -> dict[str, dict[str, float]]:
+def measure(
+    rt, jobs: int, redis_pid: int, mariadb: list[int], forking: bool
+) -> dict[str, dict[str, float]]:
     """{side: {process kind: CPU ms per job, "jobs/s": rate}} for raw RQ and the engine."""
     result = {}
     for side in ("raw RQ", "engine"):
-        workers = (start_rq_workers if side == "raw RQ" else start_engine_workers)(rt, 2, forking=False)
+        workers = (start_rq_workers if side == "raw RQ" else start_engine_workers)(rt, 2, forking=forking)
         try:
             wait_workers_ready(rt, RAW_QUEUE if side == "raw RQ" else engine_queue(), workers)
             groups = {"submitter": [os.getpid()], "workers": [p.pid for p in workers]}
@@ -105,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=3000)
     parser.add_argument("--quick", action="store_true", help="N=300 (a smoke run)")
+    parser.add_argument("--forking", action="store_true", help="forking workers (work horses counted)")
     args = parser.parse_args(argv)
     if args.quick:
         args.jobs = 300
@@ -113,11 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         redis_pid = int(rt.redis.info("server")["process_id"])
         env = environment(
             workers=2,
-            worker_class=worker_class_label(False),
+            worker_class=worker_class_label(args.forking),
             database=rt.config.db_url,
             redis_url=rt.redis_url,
         )
-        measured = measure(rt, args.jobs, redis_pid, mariadb)
+        measured = measure(rt, args.jobs, redis_pid, mariadb, args.forking)
     kinds = ["submitter", "workers", "mariadbd", "redis-server"]
     rows = [
         [side, *(values[kind] for kind in kinds), sum(values[kind] for kind in kinds), values["jobs/s"]]

@@ -8,11 +8,14 @@ import threading
 import pytest
 import sqlalchemy as sa
 from conftest import ALICE, ORG_A, wait_for
+from sqlalchemy.engine.interfaces import CacheStats
 
-from dartwing.dartwing_core.background_jobs import get_job_history, get_job_status, schema, submit_job
-from dartwing.dartwing_core.background_jobs.execution import run_job
+from dartwing.dartwing_core.background_jobs import get_job_history, get_job_status, schema, sql, submit_job
+from dartwing.dartwing_core.background_jobs.execution import prepare_statements, run_job
 from dartwing.dartwing_core.background_jobs.sweeps import requeue_due_retries
+from dartwing.dartwing_core.standalone import StandaloneConfig, StandaloneRuntime
 from dartwing.dartwing_core.standalone.runtime import EVENTS_CHANNEL
+from dartwing.dartwing_core.standalone.worker import _prepare_work_horses
 
 
 class EventRecorder:
@@ -168,6 +171,61 @@ def test_forking_worker_runs_jobs_too(rt, workers):
     rt.commit()
     for job in jobs:
         wait_for(lambda job=job: status_of(rt, job.name) == "Completed", message=f"{job.name} Completed")
+
+
+def _record_compiles(rt, monkeypatch) -> list[str]:
+    """The SQL of every statement the runtime compiles from now on, starting from empty caches: on
+    MariaDB the engine's own compile cache (sql.to_mariadb), elsewhere SQLAlchemy's (a new engine per
+    test), read from each execution's cache miss."""
+    compiled: list[str] = []
+    if rt._runs_compiled:
+        monkeypatch.setattr(sql, "_COMPILED", {})
+        compile_once = sql._compile
+
+        def recording(statement, column_keys):
+            result = compile_once(statement, column_keys)
+            compiled.append(str(result))
+            return result
+
+        monkeypatch.setattr(sql, "_compile", recording)
+    else:
+
+        def on_execute(conn, cursor, statement, parameters, context, executemany):
+            if context is not None and context.cache_hit is CacheStats.CACHE_MISS:
+                compiled.append(statement)
+
+        sa.event.listen(rt.engine, "before_cursor_execute", on_execute)
+    return compiled
+
+
+@pytest.mark.parametrize("prepared", [True, False], ids=["prepared", "not-prepared"])
+def test_prepared_statements_are_not_compiled_again_by_a_run(rt, monkeypatch, prepared):
+    """What a forking worker compiles before it forks (prepare_statements), its work horses inherit:
+    a run then compiles neither its claim read nor its claim and finish UPDATEs."""
+    compiled = _record_compiles(rt, monkeypatch)
+    if prepared:
+        prepare_statements(rt)
+    job = submit_job("echo", ORG_A, {"i": 1})
+    rt.commit()
+    compiled.clear()
+    assert run_job(job.name, 0) == "Completed"
+    updates = [text for text in compiled if text.startswith("UPDATE") and "Background Job" in text]
+    claim_reads = [text for text in compiled if "handler_method" in text]
+    if prepared:
+        assert (updates, claim_reads) == ([], [])
+    else:  # the control: the same run on empty caches compiles all three
+        assert (len(updates), len(claim_reads)) == (2, 1)
+
+
+def test_a_forking_worker_starts_when_its_database_is_unreachable(redis_server, tmp_path, caplog):
+    """Preparing the statements is only a saving: a worker that cannot reach the database yet still
+    starts (its jobs wait in RQ until the database answers), and says what it skipped."""
+    nothing_listens = "mysql+mysqldb://root@127.0.0.1:1/dartwing"
+    unreachable = StandaloneRuntime(
+        StandaloneConfig.resolve(tmp_path, nothing_listens, redis_server.url, None)
+    )
+    _prepare_work_horses(unreachable)
+    assert "could not prepare the run's statements" in caplog.text
 
 
 def test_priorities_are_drained_critical_first(rt, workers):

@@ -15,7 +15,10 @@ import signal
 import time
 
 import redis
+import sqlalchemy as sa
 from rq import Queue, SimpleWorker, Worker
+
+from dartwing.dartwing_core.background_jobs.execution import prepare_statements
 
 from .runtime import QUEUE_NAMES, StandaloneRuntime
 
@@ -37,6 +40,8 @@ def run_worker(
     """Work until stopped (or until the queues are empty with `burst`). Returns RQ's result."""
     worker_class = StopAwareWorker if forking else StopAwareSimpleWorker
     log.setLevel(logging_level)
+    if forking:
+        _prepare_work_horses(rt)
     while True:
         queues = [Queue(queue, connection=rt.redis) for queue in QUEUE_NAMES]
         worker = worker_class(queues, connection=rt.redis, name=name)
@@ -52,6 +57,16 @@ def run_worker(
             log.warning("RQ stopped its worker without a stop request (a lost Redis connection?)")
         _wait_for_redis(rt)
         log.warning("Redis answers again: starting a new worker on the same queues")
+
+
+def _prepare_work_horses(rt: StandaloneRuntime) -> None:
+    """Compile the run's statements here, once, so that every forked work horse inherits them; then
+    close the connection that took, as the parent runs no job (each horse opens its own)."""
+    try:
+        prepare_statements(rt)
+    except sa.exc.DBAPIError as exc:  # only a saving: the horses compile their own
+        log.warning("could not prepare the run's statements (%s); each work horse compiles them", exc)
+    rt.engine.dispose()
 
 
 class _StopAware:
