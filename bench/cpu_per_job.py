@@ -1,11 +1,12 @@
 """Where each job's CPU goes (issue 7: what limits throughput), engine beside raw RQ.
 
 Why: on a 2-core machine the submitter, the workers, the database and Redis share the CPU, so
-throughput follows the total CPU one job costs across all of them. For each side, 2 non-forking
-workers are started and registered first; then the clock and the CPU meters (user + system time
-from /proc) run while N no-op jobs are submitted one by one and drained, as in throughput.py's
-concurrent mode: raw RQ `Queue.enqueue` and `rq worker`, then `submit_job` + commit and
-`dartwing-jobs worker`, on MariaDB and the run's own redis-server.
+throughput follows the total CPU one job costs across all of them. For each side, 2 workers
+(non-forking, or forking with `--forking`) are started and registered first; then the clock and the
+CPU meters (user + system time from /proc; a worker's includes its finished work horses) run while
+N no-op jobs are submitted one by one and drained, as in throughput.py's concurrent mode: raw RQ
+`Queue.enqueue` and `rq worker`, then `submit_job` + commit and `dartwing-jobs worker`, on MariaDB
+and the run's own redis-server.
 
 mariadbd is this machine's shared server: all of its CPU during the phase is counted, so run this on
 an otherwise idle machine.
@@ -76,9 +77,7 @@ class Meter:
         }
 
 
-def measure(
-    rt, jobs: int, redis_pid: int, mariadb: list[int], forking: bool
-) -> dict[str, dict[str, float]]:
+def measure(rt, jobs: int, redis_pid: int, mariadb: list[int], forking: bool) -> dict[str, dict[str, float]]:
     """{side: {process kind: CPU ms per job, "jobs/s": rate}} for raw RQ and the engine."""
     result = {}
     for side in ("raw RQ", "engine"):
