@@ -154,9 +154,11 @@ def prepare_statements(rt: Runtime) -> None:
     for a job name no row has, in a transaction that is rolled back.
 
     Why: a forking worker's work horse starts from its parent's caches, and a parent that never runs a
-    job leaves them empty, so every horse compiled the claim read and the claim and finish UPDATEs
-    again: about 6 ms of CPU per job on MariaDB, a third of a horse's own (issue 7). A forking worker
-    calls this before it starts. The UPDATEs match no row, so nothing else is written or published.
+    job leaves them empty. Every horse then compiled the claim read and the claim and finish UPDATEs
+    again, and (standalone) let SQLAlchemy learn the server on its first connection, five more
+    queries. On MariaDB that came to 61 ms of worker CPU per job against 34 ms prepared
+    (bench/cpu_per_job.py --forking, issue 7). A forking worker calls this before it starts. The
+    UPDATEs match no row, so nothing else is written or published.
     """
     try:
         rt.execute(_CLAIM_READ, {"job_name": ""})

@@ -60,8 +60,9 @@ def run_worker(
 
 
 def _prepare_work_horses(rt: StandaloneRuntime) -> None:
-    """Compile the run's statements here, once, so that every forked work horse inherits them; then
-    close the connection that took, as the parent runs no job (each horse opens its own)."""
+    """Compile the run's statements here, once, so that every forked work horse inherits them (and
+    SQLAlchemy's knowledge of the server, learnt on this first connection); then close the
+    connection, as the parent runs no job (each horse opens its own)."""
     try:
         prepare_statements(rt)
     except sa.exc.DBAPIError as exc:  # only a saving: the horses compile their own
