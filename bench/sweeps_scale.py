@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from unittest.mock import patch
 
 import sqlalchemy as sa
 from common import (
@@ -42,7 +43,6 @@ from common import (
     print_table,
     write_result,
 )
-from sqlalchemy import event
 
 from dartwing.dartwing_core.background_jobs import schema
 from dartwing.dartwing_core.background_jobs.cleanup import cleanup_old_jobs
@@ -202,18 +202,21 @@ def table_rows(engine: sa.Engine) -> tuple[int, int]:
 
 @contextmanager
 def captured(engine: sa.Engine) -> Iterator[list[tuple[str, Any]]]:
-    """The (SQL, parameters) of every single-row execute on `engine` inside the block."""
+    """The (SQL, parameters) of every single-statement execute on the driver's cursors inside the block.
+
+    Taken at the driver, not from SQLAlchemy's cursor events: the engine's prebuilt statements run
+    on the DBAPI cursor directly (standalone/compiled.py) and fire no SQLAlchemy event.
+    """
     statements: list[tuple[str, Any]] = []
+    cursor_class = engine.dialect.loaded_dbapi.cursors.Cursor
+    execute = cursor_class.execute
 
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if not executemany:
-            statements.append((statement, parameters))
+    def recording(cursor, query, args=None):
+        statements.append((query, args))
+        return execute(cursor, query, args)
 
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with patch.object(cursor_class, "execute", recording):
         yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def plans(engine: sa.Engine, statements: list[tuple[str, Any]]) -> list[dict[str, Any]]:
