@@ -150,8 +150,10 @@ def _claim_values(rt: Runtime, attempt: int) -> dict[str, Any]:
 
 
 def prepare_statements(rt: Runtime) -> None:
-    """Have the runtime compile and cache the statements a successful run executes, by running them
-    for a job name no row has, in a transaction that is rolled back.
+    """Have the runtime compile and cache the claim read and the claim and finish UPDATEs, by running
+    them for a job name no row has, in a transaction that is rolled back. The log INSERT and the
+    children read run only after an UPDATE matches a row, so a horse still compiles those two
+    (the cheapest of the five: about 0.3–0.5 ms each, against 0.6–2 ms for these).
 
     Why: a forking worker's work horse starts from its parent's caches, and a parent that never runs a
     job leaves them empty. Every horse then compiled the claim read and the claim and finish UPDATEs
