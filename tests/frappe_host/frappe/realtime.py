@@ -1,0 +1,70 @@
+"""Contract host: `frappe/realtime.py` of v15.
+
+`publish_realtime(after_commit=True)` keeps `[event, message, room]` in `local._realtime_log` (once
+each: an identical triple is not added twice) and flushes it from an after-commit callback added with
+the first one; a rollback clears it. Each event is published on the Redis channel `events` of the
+`redis_queue` server as `{"event", "message", "room", "namespace": site}`.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+
+import redis
+
+import frappe
+
+
+def get_doctype_room(doctype: str) -> str:
+    return f"doctype:{doctype}"
+
+
+def get_site_room() -> str:
+    return "all"
+
+
+def get_user_room(user: str) -> str:
+    return f"user:{user}"
+
+
+def publish_realtime(event=None, message=None, room=None, user=None, doctype=None, docname=None,
+                     task_id=None, after_commit=False):
+    if message is None:
+        message = {}
+    if event == "list_update":
+        doctype = doctype or message.get("doctype")
+        room = get_doctype_room(doctype)
+    if not room:
+        room = get_user_room(user) if user else get_site_room()
+    if after_commit:
+        if not hasattr(frappe.local, "_realtime_log"):
+            frappe.local._realtime_log = []
+            frappe.db.after_commit.add(flush_realtime_log)
+            frappe.db.after_rollback.add(clear_realtime_log)
+        params = [event, message, room]
+        if params not in frappe.local._realtime_log:
+            frappe.local._realtime_log.append(params)
+    else:
+        emit_via_redis(event, message, room)
+
+
+def flush_realtime_log() -> None:
+    for args in frappe.local._realtime_log:
+        emit_via_redis(*args)
+    clear_realtime_log()
+
+
+def clear_realtime_log() -> None:
+    if hasattr(frappe.local, "_realtime_log"):
+        del frappe.local._realtime_log
+
+
+def emit_via_redis(event, message, room) -> None:
+    """v15: publish on `events` through the redis_queue connection; a ConnectionError is swallowed."""
+    from frappe.utils.background_jobs import get_redis_connection_without_auth
+
+    with suppress(redis.exceptions.ConnectionError):
+        get_redis_connection_without_auth().publish(
+            "events",
+            frappe.as_json({"event": event, "message": message, "room": room, "namespace": frappe.local.site}),
+        )
