@@ -3,6 +3,12 @@
 Each tick of each schedule runs once across all schedulers: before running, a scheduler takes a
 Redis key named after the schedule and the tick's minute (SET NX with an expiry); whoever gets it
 runs the tick, everyone else skips it.
+
+The scheduler outlives outages. While Redis cannot be asked for a tick's key, it asks again with
+backoff until Redis answers; then the late tick runs, once, as usual. A tick whose schedule's next
+tick is already due is skipped (the next one does the same work), so an outage or a long sweep is
+followed by one run per schedule, not a burst of stale ones. A tick that raises is logged and the
+schedule goes on. Each outage is logged once when it starts and once when it ends.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import logging
 import time
 from datetime import datetime, timezone
 
+import redis
 from croniter import croniter
 
 from dartwing.dartwing_core.background_jobs.scheduler import SCHEDULE
@@ -20,6 +27,8 @@ from .runtime import StandaloneRuntime
 
 log = logging.getLogger("dartwing.scheduler")
 LOCK_SECONDS = 3600
+RETRY_FIRST_WAIT_SECONDS = 1.0
+RETRY_MAX_WAIT_SECONDS = 30.0
 
 
 def _function(path: str):
@@ -33,6 +42,38 @@ def claim_tick(rt: StandaloneRuntime, path: str, tick: datetime) -> bool:
     return bool(rt.redis.set(key, "1", nx=True, ex=LOCK_SECONDS))
 
 
+class _Outage:
+    """Whether Redis is known to be down, so that an outage is logged once, not once per retry."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def began(self, exc: BaseException, now: float) -> None:
+        if self.since is None:
+            self.since = now
+            log.warning("Redis unreachable (%s): ticks wait and retry with backoff", exc)
+
+    def ended(self, now: float) -> None:
+        if self.since is not None:
+            log.warning("Redis answers again after %.0fs", now - self.since)
+            self.since = None
+
+
+def _claim_with_retry(rt: StandaloneRuntime, path: str, due: datetime, outage: _Outage, clock, sleep) -> bool:
+    """claim_tick, asked again with backoff for as long as Redis is unreachable."""
+    wait = RETRY_FIRST_WAIT_SECONDS
+    while True:
+        try:
+            claimed = claim_tick(rt, path, due)
+        except redis.exceptions.RedisError as exc:
+            outage.began(exc, clock())
+            sleep(wait)
+            wait = min(wait * 2, RETRY_MAX_WAIT_SECONDS)
+            continue
+        outage.ended(clock())
+        return claimed
+
+
 def run_scheduler(
     rt: StandaloneRuntime, *, ticks: int | None = None, clock=time.time, sleep=time.sleep
 ) -> int:
@@ -40,6 +81,7 @@ def run_scheduler(
     start = datetime.fromtimestamp(clock(), timezone.utc)
     upcoming = {path: croniter(expr, start).get_next(datetime) for expr, path in SCHEDULE.items()}
     crons = {path: expr for expr, path in SCHEDULE.items()}
+    outage = _Outage()
     seen = ran = 0
     while ticks is None or seen < ticks:
         path, due = min(upcoming.items(), key=lambda item: item[1])
@@ -48,9 +90,16 @@ def run_scheduler(
             sleep(wait)
         upcoming[path] = croniter(crons[path], due).get_next(datetime)
         seen += 1
-        if claim_tick(rt, path, due):
+        if upcoming[path].timestamp() <= clock():
+            log.info("skipped the late %s tick of %s: a later one is due", path, due.isoformat())
+            continue
+        if _claim_with_retry(rt, path, due, outage, clock, sleep):
             ran += 1
             log.info("running %s for %s", path, due.isoformat())
-            result = _function(path)()
+            try:
+                result = _function(path)()
+            except Exception:  # noqa: BLE001 - one failed tick must not stop the schedule
+                log.exception("%s failed for %s", path, due.isoformat())
+                continue
             log.info("%s -> %s", path, result)
     return ran

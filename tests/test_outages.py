@@ -1,0 +1,56 @@
+"""Redis outages against long-running processes: the run's own redis-server is stopped and started
+again (by PID) while the scheduler and the HTTP server keep working."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from conftest import ORG_A
+
+from dartwing.dartwing_core.background_jobs import schema, submit_job
+from dartwing.dartwing_core.standalone.scheduler import run_scheduler
+
+
+def _rq_job_id(rt, name: str) -> str:
+    bj = schema.background_job
+    value = rt.execute(sa.select(bj.c.rq_job_id).where(bj.c.name == name)).scalar()
+    rt.rollback()
+    return value
+
+
+def test_scheduler_waits_out_a_redis_outage_and_then_runs_the_tick(rt, redis_server, monkeypatch, caplog):
+    monkeypatch.setenv("DARTWING_OUTBOX_GRACE_SECONDS", "0")
+    job = submit_job("noop", ORG_A, {"n": 1})
+    rt.commit()
+    clock = [1_800_000_000.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock[0] += seconds
+        if len(sleeps) == 3:  # the tick's wait, then two retries while Redis is down
+            redis_server.start()  # empty, as after a restart: the job's RQ message is gone
+
+    redis_server.stop()
+    try:
+        with caplog.at_level(logging.WARNING, logger="dartwing.scheduler"):
+            ran = run_scheduler(rt, ticks=1, clock=lambda: clock[0], sleep=sleep)
+    finally:
+        if redis_server.process.poll() is not None:
+            redis_server.start()
+    assert ran == 1
+    assert sleeps[1:] == [1.0, 2.0]  # backoff between the retries
+    outage_lines = [r.getMessage() for r in caplog.records if "Redis" in r.getMessage()]
+    assert len(outage_lines) == 2, outage_lines  # one when the outage began, one when it ended
+    assert rt.message_pending(_rq_job_id(rt, job.name))  # the tick's outbox sweep re-sent the message
+
+
+def test_scheduler_skips_stale_ticks_after_a_long_stall(rt):
+    clock = [1_800_000_000.0]
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds + 180  # every wait overruns by three minutes
+
+    ran = run_scheduler(rt, ticks=3, clock=lambda: clock[0], sleep=sleep)
+    assert ran == 0  # each due tick already had a later one due: none is run stale
