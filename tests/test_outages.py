@@ -54,3 +54,22 @@ def test_scheduler_skips_stale_ticks_after_a_long_stall(rt):
 
     ran = run_scheduler(rt, ticks=3, clock=lambda: clock[0], sleep=sleep)
     assert ran == 0  # each due tick already had a later one due: none is run stale
+
+
+def test_http_submits_stand_while_redis_is_down(api, rt, redis_server):
+    redis_server.stop()
+    try:
+        answers = [
+            api.call(
+                "POST", "submit_job", json={"job_type": "noop", "organization": ORG_A, "parameters": {"i": i}}
+            )
+            for i in range(5)
+        ]
+    finally:
+        redis_server.start()
+    assert [a.status_code for a in answers] == [200] * 5, answers[0].text
+    names = [a.json()["message"]["job_id"] for a in answers]
+    bj = schema.background_job
+    statuses = [row["status"] for row in rt.execute(sa.select(bj.c.status).where(bj.c.name.in_(names)))]
+    rt.rollback()
+    assert statuses == ["Queued"] * 5  # committed; the minute sweep sends their lost messages

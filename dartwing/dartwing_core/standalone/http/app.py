@@ -43,12 +43,13 @@ def _limit(name: str, default: int) -> int:
 def create_app(rt: StandaloneRuntime) -> Starlette:
     submits_per_user = _limit("DARTWING_SUBMIT_RATE_PER_USER", 100)
     submits_per_org = _limit("DARTWING_SUBMIT_RATE_PER_ORG", 0)  # 0: no per-organization limit
+    limiter = ratelimit.RateLimiter(rt.redis)
 
     def limit_submits(user: str, organization: Any) -> None:
         """Submit rate limits: per user, and per organization when configured."""
-        ratelimit.hit(rt.redis, "submit", user, submits_per_user)
+        limiter.hit("submit", user, submits_per_user)
         if submits_per_org and isinstance(organization, str):
-            ratelimit.hit(rt.redis, "submit-org", organization, submits_per_org)
+            limiter.hit("submit-org", organization, submits_per_org)
 
     def run_as(user: str, function, kwargs: dict[str, Any]) -> Any:
         rt.set_user(user)
