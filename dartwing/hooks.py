@@ -20,20 +20,27 @@ scheduler_events = {
     },
 }
 
+# Default Job Types (inserted when missing, never overwritten) and the composite indexes, on install
+# and on every migrate. Job Types are no fixture: Frappe re-imports fixtures with overwrite each migrate.
+after_install = "dartwing.dartwing_core.install.after_install"
+after_migrate = "dartwing.dartwing_core.install.after_migrate"
+
 permission_query_conditions = {
     "Background Job": "dartwing.dartwing_core.permissions.background_job_query",
     "Job Execution Log": "dartwing.dartwing_core.permissions.job_execution_log_query",
     "Job Type": "dartwing.dartwing_core.permissions.job_type_query",
+    "Organization": "dartwing.dartwing_core.permissions.organization_query",
 }
 
 has_permission = {
     "Background Job": "dartwing.dartwing_core.permissions.has_organization_permission",
     "Job Execution Log": "dartwing.dartwing_core.permissions.has_organization_permission",
     "Job Type": "dartwing.dartwing_core.permissions.has_job_type_permission",
+    "Organization": "dartwing.dartwing_core.permissions.has_organization_record_permission",
 }
 
+# App-owned records, exported by `bench export-fixtures` and re-imported on every migrate.
 fixtures = [
     {"dt": "Role", "filters": [["name", "in", ["Job Administrator", "Job User"]]]},
-    {"dt": "Job Type", "filters": [["name", "like", "%"]]},
     {"dt": "Number Card", "filters": [["module", "=", "Dartwing Core"]]},
 ]

@@ -93,9 +93,13 @@ def test_dedup_dependencies_retry_and_cancel(crt):
 
     crt.set_user(ADMIN)  # retrying from the dead letter queue is an operator's move
     retried = retry_job(parent.name)
+    crt.commit()
     assert retried.status == "Queued" and retried.attempt == 1
+    requeue = [h for h in get_job_history(parent.name) if h["from_status"] == "Dead Letter"]
+    assert [h["worker"] for h in requeue] == [None]  # the operator's move, not the last worker's
     assert run_job(parent.name, 1) == "Dead Letter"
 
     canceled = cancel_job(first.name)
+    crt.commit()
     assert canceled.status == "Canceled"
     assert run_job(first.name, 0) == "not claimed"

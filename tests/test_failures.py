@@ -154,8 +154,10 @@ def test_manual_retry_of_dead_letter_is_admin_only_and_audited(rt, workers, fast
     wait_for(lambda: status_of(rt, job.name) == "Dead Letter")
     with pytest.raises(NotPermittedError):
         retry_job(job.name)
+    rt.rollback()
     rt.set_user(ADMIN)
     view = retry_job(job.name)
+    rt.commit()  # the action joined this transaction: its message leaves at the commit
     assert view.status == "Queued" and view.retry_count == 0
     wait_for(lambda: status_of(rt, job.name) == "Dead Letter")
     log = schema.job_execution_log
@@ -266,6 +268,7 @@ def test_cancel_pending_queued_failed_and_finished(rt, fast_sweeps):
     queued_before = sum(rt.redis.llen(f"rq:queue:{q}") for q in QUEUE_NAMES)
     assert cancel_job(child.name).status == "Canceled"
     assert cancel_job(parent.name).status == "Canceled"
+    rt.commit()
     assert sum(rt.redis.llen(f"rq:queue:{q}") for q in QUEUE_NAMES) == queued_before - 1  # message removed
     for finished in (parent, child):
         with pytest.raises(InvalidTransitionError):
@@ -276,6 +279,7 @@ def test_cancel_pending_queued_failed_and_finished(rt, fast_sweeps):
     rt.set_user(ALICE)
     with pytest.raises(JobNotFoundError):
         cancel_job(other.name)
+    rt.rollback()
     rt.set_user(BOB)
     assert status_of(rt, other.name) == "Queued"  # untouched by the foreign attempt
 
@@ -288,6 +292,7 @@ def test_cancel_failed_job_waiting_for_retry(rt, workers, fast_sweeps, monkeypat
     rt.commit()
     wait_for(lambda: status_of(rt, job.name) == "Failed")
     assert cancel_job(job.name).status == "Canceled"
+    rt.commit()
     every_minute()
     assert status_of(rt, job.name) == "Canceled"
 
@@ -298,6 +303,7 @@ def test_cooperative_cancel_of_a_running_handler(rt, workers, fast_sweeps):
     rt.commit()
     wait_for(lambda: status_of(rt, job.name) == "Running")
     ack = cancel_job(job.name)
+    rt.commit()
     assert ack.status == "Running" and ack.cancel_requested is True  # acknowledged at once
     wait_for(lambda: status_of(rt, job.name) == "Canceled", timeout=10)
     assert history(job.name)[-1] == ("Running", "Canceled")
@@ -310,6 +316,7 @@ def test_forced_cancel_stops_a_forking_worker_job(rt, workers, fast_sweeps):
     wait_for(lambda: status_of(rt, job.name) == "Running")
     time.sleep(0.5)
     cancel_job(job.name, force=True)
+    rt.commit()
     assert sweep_until(rt, job.name, {"Canceled"}) == "Canceled"
 
 

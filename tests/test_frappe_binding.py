@@ -15,9 +15,9 @@ import pytest
 from dartwing.dartwing_core.api.service import ENDPOINTS
 from dartwing.dartwing_core.background_jobs import schema
 from dartwing.dartwing_core.background_jobs.execution import resolve_handler
+from dartwing.dartwing_core.background_jobs.handlers.catalogue import DEFAULT_JOB_TYPES, default_job_types
 from dartwing.dartwing_core.background_jobs.scheduler import SCHEDULE
 from dartwing.dartwing_core.standalone import tables as standalone_tables
-from dartwing.dartwing_core.standalone.seed import EXAMPLE_JOB_TYPES, maintenance_job_types
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "dartwing"
@@ -78,7 +78,14 @@ def test_every_dotted_path_in_hooks_resolves():
     hooks = _hooks()
     paths = [
         p
-        for key in ("scheduler_events", "permission_query_conditions", "has_permission", "doc_events")
+        for key in (
+            "scheduler_events",
+            "permission_query_conditions",
+            "has_permission",
+            "doc_events",
+            "after_install",
+            "after_migrate",
+        )
         for p in _dotted_paths(hooks.get(key, {}))
     ]
     assert len(paths) >= 9
@@ -91,50 +98,49 @@ def test_scheduler_events_match_the_engine_schedule():
     assert {expr: paths[0] for expr, paths in cron.items()} == SCHEDULE
 
 
-def test_permission_hooks_cover_the_three_job_doctypes():
+def test_permission_hooks_cover_the_job_doctypes_and_organization():
     hooks = _hooks()
     for key in ("permission_query_conditions", "has_permission"):
-        assert set(hooks[key]) == {"Background Job", "Job Execution Log", "Job Type"}
+        assert set(hooks[key]) == {"Background Job", "Job Execution Log", "Job Type", "Organization"}
 
 
-def test_fixtures_load_and_their_handlers_import():
+def test_fixtures_load_and_name_real_roles_and_cards():
     roles = json.loads((APP / "fixtures" / "role.json").read_text())
     assert {r["name"] for r in roles} == {"Job Administrator", "Job User"}
     permission_roles = {
         p["role"] for dt in schema.JOB_DOCTYPES for p in schema.load_doctype(dt)["permissions"]
     }
     assert {"Job Administrator", "Job User"} <= permission_roles
-    job_types = json.loads((APP / "fixtures" / "job_type.json").read_text())
-    for doc in job_types:
-        assert doc["doctype"] == "Job Type" and doc["name"] == doc["type_name"]
-        if doc["handler_method"].startswith("dartwing.dartwing_core.bench_handlers."):
-            assert _defines(doc["handler_method"]), doc["handler_method"]  # needs Frappe to import
+    # Frappe re-imports fixtures/*.json with overwrite on every migrate: Job Types must not be one.
+    shipped = {doc["doctype"] for path in (APP / "fixtures").glob("*.json") for doc in json.loads(path.read_text())}
+    assert shipped == {"Role", "Number Card"}
+    assert {f["dt"] for f in _hooks()["fixtures"]} == shipped
+
+
+def test_default_job_types_are_valid_in_both_runtimes():
+    fields = {f["fieldname"] for f in schema.load_doctype("Job Type")["fields"]}
+    frappe_types = {t["type_name"]: t for t in default_job_types("frappe")}
+    standalone_types = {t["type_name"]: t for t in default_job_types("standalone")}
+    assert set(frappe_types) == set(standalone_types) == set(DEFAULT_JOB_TYPES)
+    assert {"echo", "progress_demo", "cache_flush", "db_optimize", "log_rotate", "email_send", "cleanup"} <= set(
+        frappe_types
+    )
+    for name, job_type in frappe_types.items():
+        assert set(job_type) <= fields, name
+        handler = job_type["handler_method"]
+        if handler.startswith("dartwing.dartwing_core.site_maintenance."):
+            assert _defines(handler), handler  # needs Frappe to import
         else:
-            assert callable(resolve_handler(doc["handler_method"]))
-        assert set(doc) - {"doctype", "name"} <= {
-            f["fieldname"] for f in schema.load_doctype("Job Type")["fields"]
+            assert callable(resolve_handler(handler))
+        assert callable(resolve_handler(standalone_types[name]["handler_method"]))
+        # one set of settings: only the handler of a maintenance type differs between the runtimes
+        assert {k: v for k, v in job_type.items() if k != "handler_method"} == {
+            k: v for k, v in standalone_types[name].items() if k != "handler_method"
         }
-    standalone = {name: handler for name, handler, _ in EXAMPLE_JOB_TYPES}
-    shipped = {doc["name"]: doc["handler_method"] for doc in job_types}
-    assert {k: v for k, v in shipped.items() if k in standalone} == {
-        k: standalone[k] for k in shipped if k in standalone
-    }
-    # The seed-004 maintenance types exist in both runtimes, each with its own handler (cleanup shared).
-    maintenance = {name: handler for name, handler, _ in maintenance_job_types()}
-    assert set(maintenance) == {"cache_flush", "db_optimize", "log_rotate", "email_send", "cleanup"}
-    assert all(callable(resolve_handler(handler)) for handler in maintenance.values())
-    assert shipped["cleanup"] == maintenance["cleanup"]
-    assert {
-        "echo",
-        "progress_demo",
-        "cache_flush",
-        "db_optimize",
-        "log_rotate",
-        "email_send",
-        "cleanup",
-    } <= set(shipped)
-    fixture_doctypes = {f["dt"] for f in _hooks()["fixtures"]}
-    assert fixture_doctypes == {"Role", "Job Type", "Number Card"}
+    assert frappe_types["cleanup"]["handler_method"] == standalone_types["cleanup"]["handler_method"]
+
+
+def test_number_cards_name_real_methods_and_filters():
     for card in json.loads((APP / "fixtures" / "number_card.json").read_text()):
         assert card["doctype"] == "Number Card" and card["module"] == "Dartwing Core"
         if card["type"] == "Custom":

@@ -8,6 +8,7 @@ messages go through `frappe.enqueue`, so workers run `run_job` inside the site c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,7 +20,7 @@ from frappe.utils import now_datetime
 from frappe.utils.background_jobs import create_job_id, get_job, get_redis_conn
 
 from dartwing.dartwing_core.background_jobs.events import JOB_STATUS_CHANGED
-from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB
+from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB, waiting_for_delivery
 from dartwing.dartwing_core.background_jobs.runtime import ExecResult, Params
 from dartwing.dartwing_core.background_jobs.sql import execute_compiled
 from dartwing.dartwing_core.background_jobs.status import Priority
@@ -33,13 +34,30 @@ DEFAULT_QUEUES = {
     Priority.NORMAL.value: "default",
     Priority.LOW.value: "long",
 }
-_PENDING_RQ_STATES = ("queued", "started", "deferred", "scheduled")
+
+
+# MariaDB's info string for an UPDATE (mysql_info): "Rows matched: 1  Changed: 0  Warnings: 0".
+_ROWS_MATCHED = re.compile(rb"Rows matched: (\d+)")
 
 
 def _run_sql(sql: str, values: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
     rows = frappe.db.sql(sql, values, as_dict=True)
-    rowcount = frappe.db._cursor.rowcount if frappe.db._cursor else 0
-    return [dict(row) for row in rows or ()], rowcount
+    return [dict(row) for row in rows or ()], _matched_rows(frappe.db._cursor)
+
+
+def _matched_rows(cursor: Any) -> int:
+    """Rows the statement matched, as the standalone runtime counts them.
+
+    Frappe opens PyMySQL without CLIENT.FOUND_ROWS, so `rowcount` after an UPDATE counts only the rows
+    it *changed*; an UPDATE that writes the values a row already holds would read as "no row", and the
+    engine's compare-and-set would take it for a lost race. The server's info string carries the
+    matched count; PyMySQL keeps it on the cursor's result (`_result.message`).
+    """
+    if cursor is None:
+        return 0
+    message = getattr(getattr(cursor, "_result", None), "message", None) or b""
+    matched = _ROWS_MATCHED.search(message if isinstance(message, bytes) else message.encode())
+    return int(matched.group(1)) if matched else cursor.rowcount
 
 
 class FrappeRuntime:
@@ -74,6 +92,44 @@ class FrappeRuntime:
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         frappe.db.after_commit.add(callback)
+
+    @contextmanager
+    def own_transaction(self):
+        """A second connection to the site's database, swapped in as `frappe.local.db` for the block.
+
+        Opened as `frappe.connect` opens the site's (frappe/__init__.py connect), so `frappe.db.sql`
+        and every hook inside run on it. Realtime events the block publishes with after_commit go out
+        at its own commit: the caller's pending `_realtime_log` is set aside meanwhile, so they are
+        neither held back until the caller commits nor lost if the caller rolls back.
+        """
+        from frappe.database import get_db
+
+        conf = frappe.local.conf
+        caller_db = frappe.local.db
+        caller_log = getattr(frappe.local, "_realtime_log", None)
+        if caller_log is not None:
+            del frappe.local._realtime_log
+        own = get_db(
+            host=conf.db_host,
+            port=conf.db_port,
+            user=conf.db_name,
+            password=conf.db_password,
+            cur_db_name=conf.db_name,
+        )
+        frappe.local.db = own
+        try:
+            yield
+            own.commit()
+        except BaseException:
+            own.rollback()
+            raise
+        finally:
+            own.close()
+            frappe.local.db = caller_db
+            if hasattr(frappe.local, "_realtime_log"):
+                del frappe.local._realtime_log
+            if caller_log is not None:
+                frappe.local._realtime_log = caller_log
 
     def make_name(self, series: str) -> str:
         return make_autoname(series)
@@ -124,7 +180,7 @@ class FrappeRuntime:
 
     def message_pending(self, job_id: str) -> bool:
         job = get_job(job_id)
-        return job is not None and str(job.get_status(refresh=False)) in _PENDING_RQ_STATES
+        return job is not None and waiting_for_delivery(job.get_status(refresh=False))
 
     def remove_message(self, job_id: str) -> None:
         job = get_job(job_id)
@@ -148,4 +204,8 @@ class FrappeRuntime:
             )
 
     def log_error(self, title: str, message: str) -> None:
-        frappe.log_error(title=title, message=message)
+        """An Error Log row in the current transaction; never raises (the database may be the fault)."""
+        try:
+            frappe.log_error(title=title, message=message)
+        except Exception:  # noqa: BLE001 - fall back to the process log
+            frappe.logger("dartwing").error("%s: %s", title, message)

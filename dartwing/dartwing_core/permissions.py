@@ -13,7 +13,7 @@ from dartwing.dartwing_core.background_jobs import tenancy
 from dartwing.dartwing_core.background_jobs.runtime import get_runtime
 
 
-def _organization_condition(table: str, user: str | None) -> str:
+def _organization_condition(table: str, user: str | None, column: str = "organization") -> str:
     rt = get_runtime()
     user = user or rt.current_user()
     if tenancy.is_admin(rt, user):
@@ -22,7 +22,7 @@ def _organization_condition(table: str, user: str | None) -> str:
     if not organizations:
         return "1=0"
     quoted = ", ".join(frappe.db.escape(org) for org in organizations)  # escaped, as Frappe's own hooks do
-    return f"`{table}`.`organization` in ({quoted})"
+    return f"`{table}`.`{column}` in ({quoted})"
 
 
 def background_job_query(user: str | None = None) -> str:
@@ -31,6 +31,17 @@ def background_job_query(user: str | None = None) -> str:
 
 def job_execution_log_query(user: str | None = None) -> str:
     return _organization_condition("tabJob Execution Log", user)
+
+
+def organization_query(user: str | None = None) -> str:
+    """Job Users read the Organization list (Desk filters, Link fields), but only their own."""
+    return _organization_condition("tabOrganization", user, column="name")
+
+
+def has_organization_record_permission(doc, ptype: str | None = None, user: str | None = None) -> bool:
+    """An Organization document: administrators, or its active members."""
+    rt = get_runtime()
+    return tenancy.can_access(rt, user or rt.current_user(), doc.name)
 
 
 def job_type_query(user: str | None = None) -> str:

@@ -257,7 +257,8 @@ class ContractSite:
     def environ(self) -> dict[str, str]:
         return {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(HOST_PATH), os.environ.get("PYTHONPATH", "")]),
+            # the host, and tests/ for the contract tests' own handlers (frappe_contract.handlers)
+            "PYTHONPATH": os.pathsep.join([str(HOST_PATH), str(HOST_PATH.parent), os.environ.get("PYTHONPATH", "")]),
             "FRAPPE_HOST_SITES_PATH": str(self.sites_path),
         }
 

@@ -3,9 +3,9 @@
 `api/jobs.py` wraps these with `frappe.whitelist` inside a bench; the standalone server routes the
 same URLs (`/api/method/dartwing.dartwing_core.api.jobs.<name>`) to them. Arguments arrive as HTTP
 gives them (strings, JSON text) and the engine validates them; results are JSON-ready apart from
-datetimes, which each transport serialises. Nothing here commits except cancel and retry, which
-are actions that commit their own work: the transport commits after a successful call and rolls
-back after an error.
+datetimes, which each transport serialises. Nothing here commits or rolls back: the transport
+commits once per request (Frappe: every POST; standalone: every successful call) and rolls back
+after an error.
 """
 
 from __future__ import annotations
@@ -117,7 +117,6 @@ def check_realtime_room(room=None) -> dict[str, Any]:
             organization = room[len("org:") :]
             allowed = tenancy.can_access(rt, user, organization) and org_room(organization) == room
             reason = None if allowed else f"not an active member of {organization}"
-    rt.rollback()
     return {"user": user, "room": room, "allowed": allowed, "reason": reason}
 
 

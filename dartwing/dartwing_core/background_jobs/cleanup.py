@@ -39,7 +39,11 @@ def cleanup_old_jobs(
     max_batches: int | None = None,
     runtime: Runtime | None = None,
 ) -> int:
-    """Delete terminal jobs not modified for `retention_days`; returns how many were deleted."""
+    """Delete terminal jobs not modified for `retention_days`; returns how many were deleted.
+
+    Commits after each batch, so a long cleanup holds no lock for long: it is the daily sweep's and
+    the `cleanup` job's entry point, never a step inside someone else's transaction.
+    """
     rt = runtime or get_runtime()
     cutoff = rt.now() - timedelta(days=retention_days)
     deleted = batches = 0

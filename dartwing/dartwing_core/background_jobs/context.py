@@ -20,7 +20,9 @@ class LeaseLost(JobCanceled):
 
 
 class JobContext:
-    """Handed to every handler. Progress writes commit on their own, so a crash keeps the last value."""
+    """Handed to every handler. Progress and cancel checkpoints run in a transaction of their own
+    (`Runtime.own_transaction`): a crash keeps the last progress, and the handler's own writes still
+    commit only when it returns, as Frappe's `execute_job` commits a job's work."""
 
     def __init__(self, rt: Runtime, job: dict[str, Any], attempt: int, *, throttle_seconds: float):
         self._rt = rt
@@ -45,34 +47,33 @@ class JobContext:
         if not self._throttle.allow(percent):
             return
         rt, bj = self._rt, schema.background_job
-        now = rt.now()
-        fields = {"progress": percent, "progress_message": message, "heartbeat_at": now, "modified": now}
-        if not update_own_attempt(rt, self.job_name, self.attempt, **fields):
-            rt.rollback()
-            raise LeaseLost(f"attempt {self.attempt} of {self.job_name} no longer owns the job")
-        cancel_requested = rt.execute(
-            sa.select(bj.c.cancel_requested).where(bj.c.name == self.job_name)
-        ).scalar()
-        publish_progress(
-            rt,
-            job_id=self.job_name,
-            organization=self.organization,
-            status=JobStatus.RUNNING.value,
-            progress=percent,
-            progress_message=message,
-            updated_at=now,
-        )
-        rt.commit()
+        with rt.own_transaction():
+            now = rt.now()
+            fields = {"progress": percent, "progress_message": message, "heartbeat_at": now, "modified": now}
+            if not update_own_attempt(rt, self.job_name, self.attempt, **fields):
+                raise LeaseLost(f"attempt {self.attempt} of {self.job_name} no longer owns the job")
+            cancel_requested = rt.execute(
+                sa.select(bj.c.cancel_requested).where(bj.c.name == self.job_name)
+            ).scalar()
+            publish_progress(
+                rt,
+                job_id=self.job_name,
+                organization=self.organization,
+                status=JobStatus.RUNNING.value,
+                progress=percent,
+                progress_message=message,
+                updated_at=now,
+            )
         if cancel_requested:
             raise JobCanceled("Canceled at a progress checkpoint")
 
     def check_cancel(self) -> None:
         """A cancel checkpoint: raises JobCanceled if cancellation was requested or the job was taken away."""
         bj = schema.background_job
-        row = self._rt.execute(
-            sa.select(bj.c.status, bj.c.attempt, bj.c.cancel_requested).where(bj.c.name == self.job_name)
-        ).first()
-        self._rt.commit()
+        with self._rt.own_transaction():
+            row = self._rt.execute(
+                sa.select(bj.c.status, bj.c.attempt, bj.c.cancel_requested).where(bj.c.name == self.job_name)
+            ).first()
         if row is None or int(row["attempt"]) != self.attempt or row["status"] != JobStatus.RUNNING.value:
             raise LeaseLost(f"attempt {self.attempt} of {self.job_name} no longer owns the job")
         if row["cancel_requested"]:

@@ -24,7 +24,8 @@ bj = schema.background_job
 
 def get_job_metrics(organization: str | None = None, *, runtime: Runtime | None = None) -> dict[str, Any]:
     """Counts by status, queue depth by priority, processing times (24 h), failure and retry rates
-    (24 h), Dead Letter size and the age of the oldest queued job."""
+    (24 h), Dead Letter size and the age of the oldest queued job. Reads in the caller's transaction
+    and leaves it open."""
     rt = runtime or get_runtime()
     scope = _scope(rt, organization)
     now = rt.now()
@@ -70,7 +71,6 @@ def get_job_metrics(organization: str | None = None, *, runtime: Runtime | None 
             )
         )
     }
-    rt.rollback()
     done, done_retried = finished.get(JobStatus.COMPLETED.value, (0, 0))
     dead, dead_retried = finished.get(JobStatus.DEAD_LETTER.value, (0, 0))
     total = done + dead

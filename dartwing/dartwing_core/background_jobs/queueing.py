@@ -15,6 +15,16 @@ from .runtime import Runtime
 from .status import JobStatus, Priority
 
 RUN_JOB = "dartwing.dartwing_core.background_jobs.execution.run_job"
+# RQ statuses of a message that RQ will still deliver (or is delivering).
+_DELIVERY_PENDING = frozenset({"queued", "started", "deferred", "scheduled"})
+
+
+def waiting_for_delivery(rq_status: Any) -> bool:
+    """Whether an RQ job status (a JobStatus enum on rq 1.15 and 2.x, or its string) is still pending.
+
+    `str(JobStatus.QUEUED)` reads "JobStatus.QUEUED" on both rq versions, so compare the value.
+    """
+    return str(getattr(rq_status, "value", rq_status)) in _DELIVERY_PENDING
 
 
 def rq_job_id(job_name: str, attempt: int) -> str:
@@ -50,9 +60,15 @@ def send(rt: Runtime, job: dict[str, Any], queue: Priority) -> bool:
 
 
 def queued_values(rt: Runtime, job: dict[str, Any]) -> dict[str, Any]:
-    """The columns a move to Queued writes besides the status."""
+    """The columns a move to Queued writes besides the status. A queued job has no worker: the last
+    one stays in the log rows of the attempts it ran, not on the row (or the log row) of the next."""
     attempt = int(job.get("attempt") or 0)
-    return {"queued_at": rt.now(), "rq_job_id": rq_job_id(job["name"], attempt), "next_retry_at": None}
+    return {
+        "queued_at": rt.now(),
+        "rq_job_id": rq_job_id(job["name"], attempt),
+        "next_retry_at": None,
+        "worker": None,
+    }
 
 
 def send_after_commit(rt: Runtime, job: dict[str, Any], queue: Priority) -> None:

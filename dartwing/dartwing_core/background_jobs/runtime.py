@@ -5,6 +5,11 @@ against `schema` tables and hands them to the runtime, which runs them in the *c
 inside a bench that is `frappe.db`; standalone it is a SQLAlchemy connection. Side effects that must
 wait for a commit (RQ enqueue, realtime publish) go through `after_commit`, so nothing escapes a
 transaction that rolls back.
+
+The transaction contract (README, "Transactions"): engine writers join the caller's transaction and
+never commit or roll it back; readers never end it; an after-commit callback never commits or rolls
+back (in Frappe v15 a rollback there drops every callback after it), and work that needs a transaction
+after the caller's commit, or beside the caller's open one, runs in `own_transaction`.
 """
 
 from __future__ import annotations
@@ -62,7 +67,19 @@ class Runtime(Protocol):
         """Roll back and drop the after-commit callbacks."""
 
     def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run `callback` once the current transaction commits; never if it rolls back."""
+        """Run `callback` once the current transaction commits; never if it rolls back.
+
+        The callback may touch Redis and may use `own_transaction`, but never commits or rolls back
+        the current transaction, and never raises (it logs instead).
+        """
+
+    def own_transaction(self) -> AbstractContextManager[None]:
+        """Run the block on a database connection of its own, committed at exit (rolled back if the
+        block raises), with its own after-commit callbacks; the caller's transaction is untouched.
+
+        Progress and cancel checkpoints write here, so a handler's own writes commit only when it
+        returns; the release of a held job after a submit's commit runs here too.
+        """
 
     def make_name(self, series: str) -> str:
         """Next name of a naming series such as `JOB-.YYYY.-.#####`, unique under concurrency."""

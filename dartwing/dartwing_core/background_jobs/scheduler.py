@@ -77,7 +77,6 @@ def every_five_minutes() -> dict[str, Any] | None:
                 bj.c.status == JobStatus.DEAD_LETTER.value, bj.c.modified >= rt.now() - timedelta(minutes=5)
             )
         ).scalar()
-        rt.rollback()
         alerts = []
         backlog_limit = _threshold("DARTWING_ALERT_BACKLOG_SECONDS", 600)
         oldest = metrics["oldest_queued_age_seconds"]

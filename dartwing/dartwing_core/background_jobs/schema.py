@@ -40,6 +40,24 @@ def datetime_type() -> sa.types.TypeEngine:
     return sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
+class _MariaDBJson(sa.types.UserDefinedType):
+    """MariaDB's `json` (LONGTEXT with a json_valid CHECK), as Frappe v15 types a JSON field. Values stay
+    the engine's canonical JSON text: no bind or result processing."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw) -> str:
+        return "json"
+
+
+def _int(width: int) -> sa.types.TypeEngine:
+    return sa.Integer().with_variant(mysql.INTEGER(display_width=width), "mysql", "mariadb")
+
+
+def _bigint() -> sa.types.TypeEngine:
+    return sa.BigInteger().with_variant(mysql.BIGINT(display_width=20), "mysql", "mariadb")
+
+
 def _longtext() -> sa.types.TypeEngine:
     return sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 
@@ -58,9 +76,9 @@ _TYPE_MAP = {
     "Phone": lambda df: sa.String(VARCHAR_LEN),
     "Color": lambda df: sa.String(VARCHAR_LEN),
     "Autocomplete": lambda df: sa.String(VARCHAR_LEN),
-    "Int": lambda df: sa.BigInteger() if int(df.get("length") or 0) > 11 else sa.Integer(),
-    "Long Int": lambda df: sa.BigInteger(),
-    "Check": lambda df: sa.SmallInteger(),
+    "Int": lambda df: _bigint() if int(df.get("length") or 0) > 11 else _int(11),
+    "Long Int": lambda df: _bigint(),
+    "Check": lambda df: _int(1),
     "Float": lambda df: _decimal(),
     "Currency": lambda df: _decimal(),
     "Percent": lambda df: _decimal(),
@@ -78,14 +96,18 @@ _TYPE_MAP = {
     "Text Editor": lambda df: _longtext(),
     "Markdown Editor": lambda df: _longtext(),
     "HTML Editor": lambda df: _longtext(),
-    "JSON": lambda df: _longtext(),
+    "JSON": lambda df: sa.Text().with_variant(_MariaDBJson(), "mysql", "mariadb"),
 }
-_NUMERIC_NOT_NULL = frozenset({"Int", "Long Int", "Check", "Float", "Currency", "Percent"})
+# Frappe v15 (DbColumn.get_definition) makes these NOT NULL with a numeric default; no other type.
+_NUMERIC_NOT_NULL = frozenset({"Int", "Check", "Float", "Currency", "Percent"})
+# Columns Frappe adds to every table that is not a child table (frappe/database/schema.py).
+OPTIONAL_COLUMNS = ("_user_tags", "_comments", "_assign", "_liked_by")
 
 # Composite indexes. Frappe DocType JSON has no key for them, so this list is the one place they live:
 # `on_doctype_update` applies it in a bench and the standalone DDL applies it here.
 INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
     "Background Job": (
+        ("creation",),  # list_jobs and Desk sort by creation (Frappe adds none for it at create)
         ("status", "next_retry_at"),
         ("status", "modified"),
         # (organization, status) prefix: per-organization counts and caps; with modified: the
@@ -133,12 +155,12 @@ def _standard_columns(meta: dict) -> list[sa.Column]:
         name = sa.Column("name", sa.String(VARCHAR_LEN), primary_key=True)
     return [
         name,
-        sa.Column("creation", datetime_type(), index=True),
+        sa.Column("creation", datetime_type()),
         sa.Column("modified", datetime_type()),
         sa.Column("modified_by", sa.String(VARCHAR_LEN)),
         sa.Column("owner", sa.String(VARCHAR_LEN)),
-        sa.Column("docstatus", sa.SmallInteger(), nullable=False, server_default="0"),
-        sa.Column("idx", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("docstatus", _int(1), nullable=False, server_default="0"),
+        sa.Column("idx", _int(8), nullable=False, server_default="0"),
     ]
 
 
@@ -158,11 +180,29 @@ def _field_column(df: dict) -> sa.Column:
     )
 
 
+def _is_mariadb(ddl, target, bind, **kw) -> bool:
+    return bind.dialect.name in ("mysql", "mariadb")
+
+
 def _build_table(metadata: sa.MetaData, doctype: str) -> sa.Table:
+    """The table Frappe v15 creates for the DocType (frappe/database/mariadb/schema.py MariaDBTable.create):
+    standard columns, a column per field, the optional columns, an index per `search_index` field and
+    the standard `modified` index; then this app's composite indexes."""
     meta = load_doctype(doctype)
-    columns = _standard_columns(meta)
-    columns += [_field_column(df) for df in meta["fields"] if df["fieldtype"] not in NO_COLUMN_FIELDTYPES]
+    fields = [df for df in meta["fields"] if df["fieldtype"] not in NO_COLUMN_FIELDTYPES]
+    columns = _standard_columns(meta) + [_field_column(df) for df in fields]
+    if not meta.get("istable"):
+        columns += [sa.Column(name, sa.Text()) for name in OPTIONAL_COLUMNS]
     table = sa.Table(table_name(doctype), metadata, *columns)
+    for df in fields:
+        if df.get("search_index") and not df.get("unique"):
+            sa.Index(df["fieldname"], table.c[df["fieldname"]])
+    if not meta.get("istable"):
+        # Frappe names it `modified`; SQLite's index names are per database, so there it is qualified.
+        sa.Index("modified", table.c.modified).ddl_if(callable_=_is_mariadb)
+        sa.Index(f"{scrub(doctype)}_modified", table.c.modified).ddl_if(
+            callable_=lambda ddl, target, bind, **kw: not _is_mariadb(ddl, target, bind)
+        )
     for cols in INDEXES.get(doctype, ()):
         sa.Index(index_name(cols), *(table.c[c] for c in cols))
     return table

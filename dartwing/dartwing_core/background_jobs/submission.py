@@ -1,13 +1,13 @@
 """submit_job: validate everything, insert the row in the caller's transaction, send it after commit.
 
-Nothing here commits. Every check runs before the first write, so a rejected submit leaves the
-database and Redis exactly as they were. A job that nothing holds (no parent, no concurrency cap)
-is inserted Queued (its log still shows Pending → Queued) and its RQ message leaves after the
-commit; a crash in between leaves a Queued row with no message, which the minute sweep re-sends.
-A job with a parent or under a cap is released after the commit, in a transaction of its own that
-takes the organization's lock, so the caller's transaction never holds it. Dedup is atomic through
-the unique `job_hash` column: the database, not a read-then-insert, decides which of two identical
-submits wins.
+Nothing here commits or rolls back the caller's transaction. Every check runs before the first write,
+so a rejected submit leaves the database and Redis exactly as they were. A job that nothing holds (no
+parent, no concurrency cap) is inserted Queued (its log still shows Pending → Queued) and its RQ
+message leaves after the commit; a crash in between leaves a Queued row with no message, which the
+minute sweep re-sends. A job with a parent or under a cap is inserted Pending and released after the
+commit, in a transaction of its own (`Runtime.own_transaction`) that takes the organization's lock,
+so the caller's transaction never holds it. Dedup is atomic through the unique `job_hash` column: the
+database, not a read-then-insert, decides which of two identical submits wins.
 """
 
 from __future__ import annotations
@@ -125,11 +125,16 @@ def submit_job(
 
 def _release_after_commit(rt: Runtime, job: JobRecord) -> None:
     """Queue the new job in a transaction of its own, unless its parent or a cap holds it Pending
-    (or cancel it, if its parent ended Dead Letter / Canceled while it was being submitted)."""
-    if release_or_settle(rt, job):
-        rt.commit()
-    else:
-        rt.rollback()
+    (or cancel it, if its parent ended Dead Letter / Canceled while it was being submitted).
+
+    It runs as an after-commit callback, so it neither ends the (new) caller transaction nor raises:
+    a failure is logged and the minute sweep releases the job.
+    """
+    try:
+        with rt.own_transaction():
+            release_or_settle(rt, job)
+    except Exception as exc:  # noqa: BLE001 - a callback must not break the caller's commit
+        rt.log_error("Dartwing release after submit failed", f"{job['name']}: {exc!r}; the sweep will release it")
 
 
 def _valid_job_type_and_organization(

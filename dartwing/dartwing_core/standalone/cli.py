@@ -11,6 +11,7 @@ from datetime import date, datetime
 import click
 
 from dartwing.dartwing_core.background_jobs import DartwingError, get_job_status, submit_job
+from dartwing.dartwing_core.background_jobs.runtime import get_runtime
 
 from . import configure
 
@@ -45,9 +46,11 @@ def cli(ctx: click.Context, home, db_url, redis_url, user) -> None:
 
 
 def _call(function, *args, **kwargs):
-    """Run an engine call, turning its typed errors into a clean CLI error (exit 1)."""
+    """Run an engine call in one transaction (committed once, rolled back on an error), turning its
+    typed errors into a clean CLI error (exit 1)."""
     try:
-        return function(*args, **kwargs)
+        with get_runtime().transaction():
+            return function(*args, **kwargs)
     except DartwingError as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
 

@@ -64,9 +64,23 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
 
 def create_schema(engine: sa.Engine) -> None:
-    """Create every table and index that does not exist yet (idempotent)."""
+    """Create every table and index that does not exist yet, and add the columns an older store lacks
+    (as Frappe's migrate adds a DocType's new fields); idempotent."""
     schema.metadata.create_all(engine)
     tables.metadata.create_all(engine)
+    _add_missing_columns(engine)
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        inspector = sa.inspect(conn)  # on this connection: SQLite would lock out a second one
+        for table in schema.metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present:
+                    definition = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
+                    quoted = engine.dialect.identifier_preparer.format_table(table)
+                    conn.exec_driver_sql(f"ALTER TABLE {quoted} ADD COLUMN {definition}")
 
 
 def is_unique_violation(exc: BaseException) -> bool:

@@ -128,6 +128,7 @@ def run_demo(home: str | None = None, *, timeout: float = 120) -> int:
                 rt.set_user(ADMIN_USER)
                 _say(f"  operator  {dead_letter_job} is in Dead Letter: retrying it by hand as {ADMIN_USER}")
                 retry_job(dead_letter_job)
+                rt.commit()
                 retried_by_hand = True
                 continue
             if retried_by_hand and all(JobStatus(s) in TERMINAL for s in statuses.values()):

@@ -1,6 +1,6 @@
 """The seed-004 maintenance job types as the standalone runtime runs them.
 
-Same type names and result shapes as inside a bench (`dartwing.dartwing_core.bench_handlers`), doing
+Same type names and result shapes as inside a bench (`dartwing.dartwing_core.site_maintenance`), doing
 the standalone service's equivalent of each:
 
 - `cache_flush`: the service's only cache is RQ's copy of finished and failed jobs in Redis (the

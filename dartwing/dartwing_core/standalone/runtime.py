@@ -20,7 +20,7 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 
-from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB
+from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB, waiting_for_delivery
 from dartwing.dartwing_core.background_jobs.runtime import ExecResult, Params
 from dartwing.dartwing_core.background_jobs.status import PRIORITY_ORDER, Priority
 
@@ -160,6 +160,31 @@ class StandaloneRuntime:
         self._state.callbacks.append(callback)
 
     @contextmanager
+    def own_transaction(self):
+        """The block runs on a connection (and callback list) of its own, committed at exit; the
+        caller's connection and pending callbacks are set aside meanwhile and restored after.
+
+        SQLite has one writer, and every transaction here begins IMMEDIATE: while this thread's own
+        transaction is open a second connection would wait for it forever. There the block runs in a
+        savepoint of the caller's transaction instead, and commits with it.
+        """
+        state = self._state
+        if state.connection is not None and self.engine.dialect.name == "sqlite":
+            with self.savepoint():
+                yield
+            return
+        caller = state.connection, state.callbacks
+        state.connection, state.callbacks = None, []
+        try:
+            yield
+            self.commit()
+        except BaseException:
+            self.rollback()
+            raise
+        finally:
+            state.connection, state.callbacks = caller
+
+    @contextmanager
     def transaction(self):
         """Commit at the end of the block, roll back if it raises."""
         try:
@@ -224,7 +249,7 @@ class StandaloneRuntime:
             status = Job.fetch(job_id, connection=self.redis).get_status(refresh=False)
         except NoSuchJobError:
             return False
-        return str(getattr(status, "value", status)) in ("queued", "started", "deferred", "scheduled")
+        return waiting_for_delivery(status)
 
     def remove_message(self, job_id: str) -> None:
         from rq.exceptions import NoSuchJobError

@@ -16,6 +16,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .exceptions import *  # noqa: F403 - v15 re-exports every exception at the top level
@@ -101,12 +102,12 @@ def get_site_config(sites_path: str | None = None, site_path: str | None = None)
     config = _dict()
     common = os.path.join(sites_path, "common_site_config.json")
     if os.path.exists(common):
-        config.update(json.load(open(common)))
+        config.update(json.loads(Path(common).read_text()))
     if site_path:
         own = os.path.join(site_path, "site_config.json")
         if not os.path.exists(own):
             raise IncorrectSitePath(f"{site_path} does not exist")  # noqa: F405
-        config.update(json.load(open(own)))
+        config.update(json.loads(Path(own).read_text()))
     return config
 
 

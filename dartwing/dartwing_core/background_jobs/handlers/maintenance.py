@@ -1,7 +1,7 @@
 """Maintenance handlers that work the same in a bench and standalone (they use only the engine).
 
 The seed-004 `cleanup` job type runs this in both runtimes; the other maintenance types need the
-runtime's own services (`dartwing.dartwing_core.bench_handlers`, `...standalone.maintenance`).
+runtime's own services (`dartwing.dartwing_core.site_maintenance`, `...standalone.maintenance`).
 """
 
 from __future__ import annotations

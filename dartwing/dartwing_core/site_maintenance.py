@@ -1,8 +1,9 @@
-"""The seed-004 maintenance job types as they run inside a bench (Frappe context).
+"""The seed-004 maintenance job types as a bench runs them, through the site's own services.
 
-The Frappe fixtures point these Job Types here (`cleanup` runs the engine's own handler in both
-runtimes); the standalone runtime has its own handlers for the same type names. Each does the real
-thing through Frappe's APIs and returns a result dict.
+The default Job Types (background_jobs/handlers/catalogue.py) name these handlers for a bench
+(`cleanup` runs the engine's own handler in both runtimes); the standalone runtime has its own
+handlers for the same type names. Each does the real thing through Frappe's APIs and returns a
+result dict.
 """
 
 from __future__ import annotations
