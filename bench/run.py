@@ -37,6 +37,7 @@ PREFERRED = (
     "soak",
     "realtime_latency",
     "orphan_recovery",
+    "cold_start",
 )
 NOT_BENCHMARKS = {"common", "noop_task", "run"}
 
