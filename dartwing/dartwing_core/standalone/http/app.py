@@ -8,13 +8,14 @@ rate limits and maps exceptions to statuses.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -23,10 +24,8 @@ from dartwing.dartwing_core.api import service
 from dartwing.dartwing_core.background_jobs.errors import DartwingError, NotPermittedError
 
 from ..runtime import StandaloneRuntime
-from . import auth, openapi, prometheus, ratelimit, responses, system_jobs
+from . import auth, openapi, prometheus, protocol, ratelimit, responses, system_jobs
 from .params import call_arguments
-
-log = logging.getLogger("dartwing.http")
 
 METHOD_PREFIX = "dartwing.dartwing_core.api.jobs."
 DLQ_PAGE = Path(__file__).with_name("dlq.html")
@@ -69,7 +68,9 @@ def create_app(rt: StandaloneRuntime) -> Starlette:
         try:
             if name not in service.ENDPOINTS:
                 raise MethodNotFoundError(f"Method {method} not found")
-            if request.method not in service.ENDPOINTS[name]:
+            # HEAD is GET without the body (the server drops it), on the endpoints that answer GET.
+            verb = "GET" if request.method == "HEAD" else request.method
+            if verb not in service.ENDPOINTS[name]:
                 raise NotPermittedError(f"Not permitted: {name} accepts {', '.join(service.ENDPOINTS[name])}")
             user = await run_in_threadpool(auth.authenticate, rt, request.headers.get("authorization"))
             function = getattr(service, name)
@@ -80,8 +81,7 @@ def create_app(rt: StandaloneRuntime) -> Starlette:
         except DartwingError as exc:
             return responses.error(exc)
         except Exception as exc:  # noqa: BLE001 - answer 500 in Frappe's shape, log the details
-            log.exception("unhandled error in %s", method)
-            return responses.error(exc, 500)
+            return responses.unexpected(exc, method)
 
     async def openapi_document(request: Request) -> Response:
         return responses.json_response(openapi.document(str(request.base_url).rstrip("/")))
@@ -101,7 +101,18 @@ def create_app(rt: StandaloneRuntime) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
         Route("/dlq", dead_letter_page, methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        # Starlette's own 404 / 405, in the same shape as every other error.
+        response = responses.error(exc, exc.status_code)
+        response.headers.update(exc.headers or {})
+        return response
+
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(protocol.ProtocolGuard, routes=routes)],
+        exception_handlers={HTTPException: http_error},
+    )
 
 
 def from_environment() -> Starlette:

@@ -1,13 +1,17 @@
 """Reading an API call's parameters the way Frappe does: query string, then a JSON or form body.
 
 Anything the endpoint does not take is refused (400) instead of silently ignored, so a typo in a
-parameter name is an error the client sees. Bodies are capped (413) before they are parsed.
+parameter name is an error the client sees. Bodies are capped (413) before they are parsed. JSON is
+read strictly (400): no NaN or Infinity (nor numbers that only a float's infinity could hold), and no
+nesting deeper than MAX_JSON_DEPTH, which the engine's hashing and storage would otherwise recurse
+into. A `parameters` value sent as JSON text is held to the same rules.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +22,7 @@ from starlette.requests import Request
 from dartwing.dartwing_core.background_jobs.errors import DartwingError, InvalidInputError
 
 MAX_BODY_BYTES = int(os.environ.get("DARTWING_MAX_BODY_BYTES") or 1024 * 1024)
+MAX_JSON_DEPTH = 32  # levels of objects and arrays, the request body's own object included
 # Frappe's own routing parameters, accepted and dropped like Frappe does.
 _IGNORED = frozenset({"cmd", "_"})
 
@@ -42,15 +47,51 @@ async def read_body(request: Request) -> bytes:
     return body
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise InvalidInputError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> None:
+    raise InvalidInputError(f"{name} is not valid JSON: numbers must be finite")
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of objects and arrays, counted without recursion; stops once past the limit."""
+    deepest, stack = 0, [(value, 1)]
+    while stack and deepest <= MAX_JSON_DEPTH:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def loads(text: str | bytes, what: str = "request body") -> Any:
+    """Strict json.loads: InvalidInputError for malformed JSON, non-finite numbers or deep nesting."""
+    too_deep = InvalidInputError(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise too_deep from None
+    except InvalidInputError:
+        raise
+    except ValueError:
+        raise InvalidInputError(f"{what} is not valid JSON") from None
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise too_deep
+    return data
+
+
 def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
     if not body.strip():
         return {}
     media = content_type.split(";", 1)[0].strip().lower()
     if media == "application/json":
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise InvalidInputError("request body is not valid JSON") from None
+        data = loads(body)
         if not isinstance(data, dict):
             raise InvalidInputError("a JSON request body must be an object of parameters")
         return data
@@ -75,4 +116,6 @@ async def call_arguments(request: Request, function: Callable[..., Any]) -> dict
         raise InvalidInputError(
             f"unknown parameter(s): {', '.join(unknown)}; accepted: {', '.join(sorted(accepted))}"
         )
+    if isinstance(params.get("parameters"), str) and params["parameters"].strip():
+        params["parameters"] = loads(params["parameters"], "parameters")
     return params

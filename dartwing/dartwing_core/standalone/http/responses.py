@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 from starlette.responses import Response
 
 from dartwing.dartwing_core.background_jobs.errors import RateLimitedError
+
+log = logging.getLogger("dartwing.http")
 
 
 def _default(value: Any) -> Any:
@@ -41,3 +44,9 @@ def error(exc: BaseException, status_code: int | None = None) -> Response:
     }
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else None
     return json_response(payload, status, headers)
+
+
+def unexpected(exc: BaseException, where: str) -> Response:
+    """A 500 in Frappe's shape for an error no rule expected; the details go to the log only."""
+    log.error("unhandled error in %s", where, exc_info=exc)
+    return error(exc, 500)

@@ -90,6 +90,8 @@ def routes(rt: StandaloneRuntime, run_as, limit_submits) -> list[Route]:
             )
         except DartwingError as exc:
             return responses.error(exc)
+        except Exception as exc:  # noqa: BLE001 - answer 500 in the same shape, log the details
+            return responses.unexpected(exc, request.url.path)
 
     def list_view(request: Request, body: bytes) -> list[dict[str, Any]]:
         wanted = request.query_params.get("status")

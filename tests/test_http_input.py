@@ -1,0 +1,111 @@
+"""Hostile input against a real server process: every answer is a 4xx in Frappe's error shape, and
+nothing changes. (The fuzz of issue 18: deep nesting, non-finite numbers, over-long URLs, OPTIONS.)"""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from conftest import ALICE, BASE, ORG_A, table_counts
+
+from dartwing.dartwing_core.api import service
+
+ENDPOINTS = sorted(service.ENDPOINTS)
+DEEP = "[" * 5000 + "]" * 5000
+
+
+def assert_frappe_error(response, status: int, text: str) -> None:
+    assert response.status_code == status, response.text[:300]
+    body = response.json()
+    assert set(body) == {"exc_type", "exception", "_server_messages"}
+    assert text in body["exception"], body["exception"]
+
+
+@pytest.mark.parametrize("name", ENDPOINTS)
+def test_json_nested_5000_deep_is_400_on_every_endpoint(api, rt, name):
+    before = table_counts(rt)
+    response = api.call(
+        "POST", name, content='{"job_id": ' + DEEP + "}", headers={"Content-Type": "application/json"}
+    )
+    assert_frappe_error(response, 400, "nests deeper than")
+    assert table_counts(rt) == before
+
+
+@pytest.mark.parametrize("field", ["timeout", "max_retries"])
+@pytest.mark.parametrize("number", ["Infinity", "-Infinity", "NaN", "1e400"])
+def test_non_finite_numbers_in_submit_are_400(api, rt, field, number):
+    before = table_counts(rt)
+    body = f'{{"job_type": "noop", "organization": "{ORG_A}", "{field}": {number}}}'
+    response = api.call("POST", "submit_job", content=body, headers={"Content-Type": "application/json"})
+    assert_frappe_error(response, 400, "finite" if number[-1] != "0" else "out of range")
+    assert table_counts(rt) == before
+
+
+@pytest.mark.parametrize("field", ["limit", "start"])
+def test_non_finite_numbers_in_list_jobs_are_400(api, field):
+    response = api.call(
+        "POST", "list_jobs", content=f'{{"{field}": Infinity}}', headers={"Content-Type": "application/json"}
+    )
+    assert_frappe_error(response, 400, "finite")
+
+
+def test_parameters_sent_as_json_text_follow_the_same_rules(api, rt):
+    before = table_counts(rt)
+    for text, message in ((DEEP, "nests deeper than"), ('{"x": NaN}', "finite")):
+        response = api.call(
+            "POST", "submit_job", data={"job_type": "noop", "organization": ORG_A, "parameters": text}
+        )
+        assert_frappe_error(response, 400, message)
+    assert table_counts(rt) == before
+    nested = json.dumps({"a": {"b": {"c": [1, 2.5, {"d": None}]}}})
+    ok = api.call("POST", "submit_job", data={"job_type": "noop", "organization": ORG_A, "parameters": nested})
+    assert ok.status_code == 200, ok.text
+
+
+def test_seed_004_create_with_infinite_max_retries_is_400_in_the_same_shape(api, rt):
+    before = table_counts(rt)
+    response = api.client.post(
+        "/api/system/background-jobs",
+        content=f'{{"job_type": "noop", "organization": "{ORG_A}", "max_retries": Infinity}}',
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": "Bearer " + api.tokens[ALICE].split(" ", 1)[1],
+        },
+    )
+    assert_frappe_error(response, 400, "finite")
+    assert table_counts(rt) == before
+
+
+def _raw_get(api, target: bytes) -> bytes:
+    """One GET over a plain socket (httpx refuses URLs this long); the server's answer head."""
+    host, port = api.client.base_url.host, api.client.base_url.port
+    with socket.create_connection((host, port), timeout=30) as conn:
+        conn.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_2mb_query_string_is_414(api):
+    target = (BASE + "get_job_status?job_id=").encode() + b"J" * 2_000_000
+    head, _, body = _raw_get(api, target).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 414"), head[:200]
+    assert json.loads(body)["exc_type"] == "UriTooLongError"
+
+
+def test_options_lists_the_methods_and_head_answers_like_get(api):
+    options = api.client.options(BASE + "get_job_status")
+    assert options.status_code == 204
+    assert set(options.headers["allow"].split(", ")) == {"GET", "HEAD", "POST", "OPTIONS"}
+    head = api.call("HEAD", "list_jobs")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"] == "application/json"
+
+
+def test_unknown_routes_and_methods_answer_in_the_error_shape(api):
+    assert_frappe_error(api.client.get("/nothing/here"), 404, "Not Found")
+    refused = api.client.delete(BASE + "get_job_status")
+    assert_frappe_error(refused, 405, "Method Not Allowed")
+    assert "GET" in refused.headers["allow"]
