@@ -62,6 +62,28 @@ def add_organization(
     return name
 
 
+def set_organization_status(rt: StandaloneRuntime, name: str, status: str) -> None:
+    """Change an existing organization's status (Inactive and Dissolved ones accept no jobs)."""
+    org = schema.organization
+    if (
+        rt.execute(sa.update(org).where(org.c.name == name).values(status=status, modified=rt.now())).rowcount
+        != 1
+    ):
+        raise LookupError(f"no organization {name!r}")
+
+
+def list_organizations(rt: StandaloneRuntime) -> list[dict[str, Any]]:
+    """Every organization with its status, cap and count of active members, by name."""
+    org, om = schema.organization, schema.org_member
+    members = (
+        sa.select(sa.func.count())
+        .where(om.c.organization == org.c.name, om.c.status == "Active")
+        .scalar_subquery()
+    )
+    stmt = sa.select(org.c.name, org.c.status, org.c.max_concurrent_jobs, members.label("active_members"))
+    return list(rt.execute(stmt.order_by(org.c.name)))
+
+
 def add_person(rt: StandaloneRuntime, user: str, first_name: str | None = None) -> str:
     """The Person linked to `user`, created if missing."""
     person = schema.person
@@ -83,7 +105,10 @@ def add_person(rt: StandaloneRuntime, user: str, first_name: str | None = None) 
 
 
 def add_member(rt: StandaloneRuntime, user: str, organization: str, status: str = "Active") -> str:
-    """Make `user` a member of `organization` (or change the membership's status)."""
+    """Make `user` a member of `organization` (or change the membership's status); LookupError
+    when there is no such organization, rather than a membership nobody can use."""
+    if not _exists(rt, schema.organization, organization):
+        raise LookupError(f"no organization {organization!r}: create it first (dartwing-jobs org add)")
     person = add_person(rt, user)
     om = schema.org_member
     existing = rt.execute(

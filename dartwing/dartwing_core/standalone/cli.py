@@ -56,6 +56,9 @@ def _call(function, *args, **kwargs):
 
 
 def _runtime(ctx: click.Context, *, create_schema: bool = False):
+    from .config import StandaloneConfig
+
+    StandaloneConfig.resolve(**ctx.obj).home.mkdir(parents=True, exist_ok=True)  # the SQLite file's folder
     return configure(**ctx.obj, create_schema=create_schema)
 
 
@@ -203,24 +206,29 @@ def server(ctx: click.Context, host, port, workers) -> None:
     """Serve the job API at Frappe's URLs (/api/method/dartwing.dartwing_core.api.jobs.*), OpenAPI and /metrics."""
     import uvicorn
 
+    from .http.protocol import HEAD_BUFFER_BYTES
     from .logs import log_to_file
 
     rt = _runtime(ctx)
     log_to_file(rt.config.home, "server")
+    options = {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "h11_max_incomplete_event_size": HEAD_BUFFER_BYTES,
+    }
     if workers > 1:
         os.environ.update(rt.config.environ())
         uvicorn.run(
             "dartwing.dartwing_core.standalone.http.app:from_environment",
             factory=True,
-            host=host,
-            port=port,
             workers=workers,
-            log_level="warning",
+            **options,
         )
     else:
         from .http.app import create_app
 
-        uvicorn.run(create_app(rt), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(rt), **options)
 
 
 @cli.command()
@@ -319,11 +327,14 @@ def user_add(ctx: click.Context, email, roles, organizations) -> None:
     from .http.auth import issue_credentials
 
     rt = _runtime(ctx)
-    with rt.transaction():
-        admin.add_user(rt, email, tuple(roles) or ("Job User",))
-        for organization in organizations:
-            admin.add_member(rt, email, organization)
-        api_key, api_secret = issue_credentials(rt, email)
+    try:
+        with rt.transaction():
+            admin.add_user(rt, email, tuple(roles) or ("Job User",))
+            for organization in organizations:
+                admin.add_member(rt, email, organization)
+            api_key, api_secret = issue_credentials(rt, email)
+    except LookupError as exc:
+        raise click.ClickException(str(exc.args[0])) from None
     click.echo(f"api_key={api_key}\napi_secret={api_secret}\nAuthorization: token {api_key}:{api_secret}")
 
 
@@ -343,6 +354,56 @@ def user_rotate(ctx: click.Context, email) -> None:
     click.echo(f"api_key={api_key}\napi_secret={api_secret}\nAuthorization: token {api_key}:{api_secret}")
 
 
+@cli.group()
+def org() -> None:
+    """Manage organizations (the tenants jobs belong to)."""
+
+
+@org.command("add")
+@click.argument("name")
+@click.option("--max-concurrent", default=0, show_default=True, type=click.IntRange(0), help="0: no cap")
+@click.pass_context
+def org_add(ctx: click.Context, name, max_concurrent) -> None:
+    """Create an Active organization (or re-activate it and set its cap)."""
+    from . import admin
+
+    rt = _runtime(ctx)
+    with rt.transaction():
+        admin.add_organization(rt, name, max_concurrent_jobs=max_concurrent)
+    click.echo(f"Organization {name!r} is Active")
+
+
+@org.command("list")
+@click.pass_context
+def org_list(ctx: click.Context) -> None:
+    """Print every organization: name, status, cap (0: none) and active members."""
+    from . import admin
+
+    rt = _runtime(ctx)
+    with rt.transaction():
+        rows = admin.list_organizations(rt)
+    for row in rows:
+        click.echo(
+            f"{row['name']}\t{row['status']}\t{row['max_concurrent_jobs'] or 0}\t{row['active_members']}"
+        )
+
+
+@org.command("disable")
+@click.argument("name")
+@click.pass_context
+def org_disable(ctx: click.Context, name) -> None:
+    """Make an organization Inactive: it accepts no new jobs (those it has run to their end)."""
+    from . import admin
+
+    rt = _runtime(ctx)
+    try:
+        with rt.transaction():
+            admin.set_organization_status(rt, name, "Inactive")
+    except LookupError as exc:
+        raise click.ClickException(str(exc.args[0])) from None
+    click.echo(f"Organization {name!r} is Inactive")
+
+
 @cli.command()
 @click.option("--home", "demo_home", help="Keep the demo's store here instead of a temporary directory")
 @click.option("--timeout", default=120, show_default=True, help="Give up after this many seconds")
@@ -353,8 +414,20 @@ def demo(demo_home, timeout) -> None:
     sys.exit(run_demo(demo_home, timeout=timeout))
 
 
+def _one_line(exc: BaseException) -> str:
+    """The first line of what went wrong, without SQLAlchemy's SQL and background link."""
+    cause = getattr(exc, "orig", None) or exc
+    text = (str(cause).strip().splitlines() or [""])[0]
+    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
+
+
 def main() -> None:
-    cli(prog_name="dartwing-jobs")
+    """Every failure ends as one clear line on stderr and exit status 1, never a traceback."""
+    try:
+        cli(prog_name="dartwing-jobs")
+    except Exception as exc:  # noqa: BLE001 - click already answered usage errors and ClickExceptions
+        click.echo(f"Error: {_one_line(exc)}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
