@@ -141,6 +141,10 @@ class FrappeRuntime:
     def now(self) -> datetime:
         return now_datetime()
 
+    def claim_turn(self, name: str, seconds: float) -> bool:
+        key = f"{self.site}|dartwing:turn:{name}"
+        return bool(get_redis_conn().set(key, 1, nx=True, px=max(1, int(seconds * 1000))))
+
     @contextmanager
     def background_session(self):
         # A helper thread has no Frappe context of its own: give it one for this site, then drop it.

@@ -63,3 +63,17 @@ def test_a_missing_composite_index_is_restored_by_migrate(site):
     site.migrate()  # and again: idempotent
     for doctype, indexes in INDEXES.items():
         assert {index_name(columns) for columns in indexes} <= _indexes(doctype)
+
+
+def test_migrate_repoints_job_types_at_the_renamed_site_maintenance_module(site):
+    """Sites installed with the old Job Type fixture name `bench_handlers.*` (renamed)."""
+    frappe.db.sql(
+        "update `tabJob Type` set handler_method='dartwing.dartwing_core.bench_handlers.cache_flush'"
+        " where name='cache_flush'"
+    )
+    frappe.db.sql("delete from `tabPatch Log` where patch like %s", ("%site_maintenance_handlers%",))
+    frappe.db.commit()
+    site.migrate()
+    assert _job_type("cache_flush").handler_method == "dartwing.dartwing_core.site_maintenance.cache_flush"
+    site.migrate()  # logged: it does not run twice
+    assert frappe.db.sql("select count(*) from `tabPatch Log` where patch like %s", ("%site_maintenance%",))[0][0] == 1

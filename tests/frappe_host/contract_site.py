@@ -190,10 +190,13 @@ class ContractSite:
             create_table(db, meta)
         db.sql_ddl("create table `tabSeries` (name varchar(100), current int(10) not null default 0, primary key(name))")
         db.sql_ddl("create table `tabDocType` (name varchar(140) primary key, modified datetime(6))")
+        db.sql_ddl("create table `tabPatch Log` (name varchar(140) primary key, patch text, skipped int(1) default 0)")
         for role in ("System Manager", "Job Administrator", "Job User", "All", "Guest"):
             db.sql("insert into `tabRole` (name, role_name) values (%s, %s)", (role, role))
         db.commit()
         self._sync_doctypes(created=True)
+        for patch in self._patches("pre_model_sync") + self._patches("post_model_sync"):
+            self._log_patch(patch)  # v15 install_app: set_all_patches_as_completed
         self._import_fixtures()
         for hook in frappe.get_hooks("after_install"):
             frappe.get_attr(hook)()
@@ -205,11 +208,45 @@ class ContractSite:
 
         for hook in frappe.get_hooks("before_migrate"):
             frappe.get_attr(hook)()
+        self._run_patches("pre_model_sync")
         self._sync_doctypes(created=False)
+        self._run_patches("post_model_sync")
         self._import_fixtures()
         for hook in frappe.get_hooks("after_migrate"):
             frappe.get_attr(hook)()
         frappe.db.commit()
+
+    def _patches(self, section: str) -> list[str]:
+        """The app's patches.txt entries of one section (frappe/modules/patch_handler.py)."""
+        import configparser
+
+        parser = configparser.ConfigParser(allow_no_value=True, delimiters=("\n",))
+        parser.optionxform = str
+        parser.read(Path(import_module(APP).__file__).parent / "patches.txt")
+        return list(parser[section]) if parser.has_section(section) else []
+
+    def _log_patch(self, patch: str) -> None:
+        import frappe
+
+        frappe.db.sql("insert into `tabPatch Log` (name, patch) values (%s, %s)", (frappe.generate_hash(length=10), patch))
+
+    def _run_patches(self, section: str) -> None:
+        """v15 `patch_handler.run_all`: each patch not in the Patch Log runs (`<module>.execute`) and
+        is logged, committed on success, rolled back on failure."""
+        import frappe
+
+        done = {row[0] for row in frappe.db.sql("select patch from `tabPatch Log` where skipped=0")}
+        for patch in self._patches(section):
+            if patch in done:
+                continue
+            frappe.db.begin()
+            try:
+                frappe.get_attr(f"{patch.split(maxsplit=1)[0]}.execute")()
+                self._log_patch(patch)
+            except Exception:
+                frappe.db.rollback()
+                raise
+            frappe.db.commit()
 
     def _app_doctypes(self) -> list[tuple[dict, str]]:
         root = Path(import_module(APP).__file__).parent

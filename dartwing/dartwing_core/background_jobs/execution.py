@@ -25,6 +25,7 @@ from .hashing import canonical_json
 from .heartbeat import Heartbeat
 from .lifecycle import transition
 from .outcomes import fail, finish
+from .overdue import run_minute_sweep_if_overdue
 from .records import JobRecord
 from .runtime import Runtime, get_runtime
 from .settings import settings
@@ -109,9 +110,11 @@ def run_job(background_job: str, attempt: int) -> str:
     previous_user = rt.current_user()
     rt.set_user(job["owner"] or previous_user)
     try:
-        return _run_claimed(rt, job, handler_method, claimed_attempt, started)
+        status = _run_claimed(rt, job, handler_method, claimed_attempt, started)
     finally:
         rt.set_user(previous_user)
+    run_minute_sweep_if_overdue(rt)
+    return status
 
 
 def _claim(rt: Runtime, job_name: str, attempt: int) -> tuple[JobRecord, str | None] | None:

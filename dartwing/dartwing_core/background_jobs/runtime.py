@@ -93,6 +93,10 @@ class Runtime(Protocol):
     def background_session(self) -> AbstractContextManager[None]:
         """Database access for a helper thread of this process (the heartbeat), closed at exit."""
 
+    def claim_turn(self, name: str, seconds: float) -> bool:
+        """True for one caller per `seconds` across every process of this site or store (a Redis key
+        set only if absent, expiring after `seconds`)."""
+
     # --- identity ------------------------------------------------------------------------------
     def current_user(self) -> str:
         """The user the current request, command or job acts as."""

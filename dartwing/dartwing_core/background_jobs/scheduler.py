@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from . import schema
 from .cleanup import cleanup_old_jobs
 from .metrics import get_job_metrics
+from .overdue import claim_minute_sweep
 from .runtime import Runtime, get_runtime
 from .status import JobStatus
 from .sweeps import recover_orphans, recover_outbox, requeue_due_retries
@@ -48,7 +49,21 @@ def _as_admin(work: Callable[[Runtime], Any]) -> Any:
 
 
 def every_minute() -> dict[str, int] | None:
-    """Due retries, orphan recovery, outbox recovery (which also releases dependency- and cap-held jobs)."""
+    """Due retries, orphan recovery, outbox recovery (which also releases dependency- and cap-held jobs).
+
+    The cron entry point. It takes the sweep's turn (overdue.py) whether or not another run holds it,
+    so that workers do not run it again for the next `sweep_overdue_seconds`.
+    """
+    rt = get_runtime()
+    try:
+        claim_minute_sweep(rt)
+    except Exception as exc:  # noqa: BLE001 - Redis down: sweep anyway
+        log.warning("could not record the minute sweep's turn: %s", exc)
+    return minute_sweep_now()
+
+
+def minute_sweep_now() -> dict[str, int] | None:
+    """The minute sweep itself, as Administrator."""
 
     def minute_sweep(rt: Runtime) -> dict[str, int]:
         return {

@@ -31,6 +31,7 @@ class Settings:
     heartbeat_seconds: float
     orphan_after_seconds: float
     outbox_grace_seconds: float
+    sweep_overdue_seconds: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -45,6 +46,9 @@ class Settings:
             # Pending/Queued rows younger than this are left alone by the outbox sweep: their
             # after-commit hand-off may still be in flight.
             outbox_grace_seconds=_number("DARTWING_OUTBOX_GRACE_SECONDS", 30),
+            # A run of the minute sweep counts for this long; a worker finishing a job after that
+            # runs it itself (overdue.py), so a queue backlog cannot hold it back.
+            sweep_overdue_seconds=_number("DARTWING_SWEEP_OVERDUE_SECONDS", 55),
         )
 
 

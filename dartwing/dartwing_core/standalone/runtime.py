@@ -207,6 +207,10 @@ class StandaloneRuntime:
     def now(self) -> datetime:
         return datetime.now(timezone.utc).replace(tzinfo=None)
 
+    def claim_turn(self, name: str, seconds: float) -> bool:
+        key = f"{self.namespace}:turn:{name}"
+        return bool(self.redis.set(key, 1, nx=True, px=max(1, int(seconds * 1000))))
+
     @contextmanager
     def background_session(self):
         # State is per thread already: a helper thread gets its own connection; close it at exit.

@@ -1,7 +1,7 @@
 // Dead Letter Queue report: filters, and bulk Retry / Delete of the checked rows.
 //
 // Both actions go through the engine's whitelisted endpoints (never frappe.client.*): the engine
-// checks the job's status and the caller's role, and deletes a job with its log and children.
+// checks the job's status and the caller's role, and deletes a finished job with its log (a Canceled child keeps a dangling depends_on).
 // The rows are read from the datatable when the button is clicked, the calls run one after the
 // other, the selection is cleared when they are done, one summary is shown and the report is
 // refreshed once. Every render of fresh rows clears the selection too: Frappe's datatable keeps
