@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import frappe
 from frappe.model.naming import make_autoname
-from frappe.utils import now_datetime
 from frappe.utils.background_jobs import create_job_id, get_job, get_redis_conn
 
 from dartwing.dartwing_core.background_jobs.events import JOB_STATUS_CHANGED
@@ -58,6 +58,26 @@ def _matched_rows(cursor: Any) -> int:
     message = getattr(getattr(cursor, "_result", None), "message", None) or b""
     matched = _ROWS_MATCHED.search(message if isinstance(message, bytes) else message.encode())
     return int(matched.group(1)) if matched else cursor.rowcount
+
+
+def _system_zone() -> tzinfo:
+    """The site's time zone (v15 `get_system_timezone`: System Settings, else Asia/Kolkata)."""
+    zone = getattr(frappe.local, "_dartwing_zone", None)
+    if zone is None:
+        loaded = getattr(frappe.local, "system_settings", None)
+        if loaded is not None:
+            name = loaded.get("time_zone")
+        else:
+            rows = frappe.db.sql(
+                "select value from `tabSingles` where doctype='System Settings' and field='time_zone'"
+            )
+            name = rows[0][0] if rows else None
+        try:
+            zone = ZoneInfo(name or "Asia/Kolkata")
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = timezone.utc  # v15 leaves an unknown zone's timestamp in UTC
+        frappe.local._dartwing_zone = zone
+    return zone
 
 
 class FrappeRuntime:
@@ -139,7 +159,12 @@ class FrappeRuntime:
         return frappe.db.get_next_sequence_val(doctype)
 
     def now(self) -> datetime:
-        return now_datetime()
+        """What `frappe.utils.now_datetime()` answers (UTC in the system time zone, naive), without
+        loading the System Settings document for its time zone: in a fresh work horse unpickling that
+        document imports its controller's module chain (PIL among it), about 70 ms of CPU that a
+        stock job never pays (bench/cold_start.py). The time zone is read from tabSingles once per
+        request or job; one already loaded by Frappe is used as is."""
+        return datetime.now(timezone.utc).astimezone(_system_zone()).replace(tzinfo=None)
 
     def claim_turn(self, name: str, seconds: float) -> bool:
         key = f"{self.site}|dartwing:turn:{name}"

@@ -214,3 +214,17 @@ def test_an_update_that_changes_nothing_still_counts_its_matched_row(site):
     bj = schema.background_job
     result = FrappeRuntime().execute(sa.update(bj).where(bj.c.name == job.name).values(status="Queued"))
     assert result.rowcount == 1
+
+
+# --- the runtime's clock ---------------------------------------------------------------------------
+
+
+def test_the_runtimes_clock_is_frappes_without_loading_system_settings(site):
+    from datetime import timedelta
+
+    from frappe.utils import now_datetime
+
+    frappe.local.__dict__.pop("system_settings", None)
+    ours = FrappeRuntime().now()
+    assert not hasattr(frappe.local, "system_settings")  # no document loaded for the time zone
+    assert abs(now_datetime() - ours) < timedelta(seconds=1)  # v15's answer: the site's zone, naive

@@ -25,6 +25,7 @@ import pymysql
 
 HOST_PATH = Path(__file__).resolve().parent
 APP = "dartwing"
+SYSTEM_TIME_ZONE = "America/New_York"
 
 # The core DocTypes the app reads or writes, with the fields it uses (v15 defines many more).
 CORE_DOCTYPES = {
@@ -190,6 +191,9 @@ class ContractSite:
             create_table(db, meta)
         db.sql_ddl("create table `tabSeries` (name varchar(100), current int(10) not null default 0, primary key(name))")
         db.sql_ddl("create table `tabDocType` (name varchar(140) primary key, modified datetime(6))")
+        db.sql_ddl("create table `tabSingles` (doctype varchar(140), field varchar(140), value text, index(doctype))")
+        # A zone other than the machine's UTC, so that naive UTC passed off as system time shows.
+        db.sql("insert into `tabSingles` values ('System Settings', 'time_zone', %s)", (SYSTEM_TIME_ZONE,))
         db.sql_ddl("create table `tabPatch Log` (name varchar(140) primary key, patch text, skipped int(1) default 0)")
         for role in ("System Manager", "Job Administrator", "Job User", "All", "Guest"):
             db.sql("insert into `tabRole` (name, role_name) values (%s, %s)", (role, role))

@@ -209,6 +209,16 @@ def get_roles(username: str | None = None) -> list[str]:
     return [row[0] for row in rows] + ["All", "Guest"]
 
 
+def get_system_settings(key: str):
+    """v15 `frappe.get_system_settings`: a value of the System Settings document, loaded once per
+    request or job into `local.system_settings` (v15 loads the cached document; the host its
+    tabSingles values)."""
+    if not hasattr(local, "system_settings"):
+        rows = local.db.sql("select field, value from `tabSingles` where doctype='System Settings'")
+        local.system_settings = _dict(rows)
+    return local.system_settings.get(key)
+
+
 # --- messages and errors ------------------------------------------------------------------------
 
 

@@ -10,12 +10,12 @@ before_save → UPDATE → on_update. delete: permission (delete) → on_trash �
 from __future__ import annotations
 
 import importlib
-from datetime import datetime
 from typing import Any
 
 import frappe
 from frappe.model import default_fields, no_value_fields
 from frappe.model.naming import make_autoname
+from frappe.utils import now_datetime
 
 
 class Document:
@@ -121,7 +121,7 @@ class Document:
         return {c: self.get(c) for c in columns if c in self.__dict__}
 
     def _db_insert(self) -> None:
-        now = datetime.now()
+        now = now_datetime()
         user = frappe.session.user
         self.creation = self.creation or now
         self.modified = self.modified or now
@@ -159,7 +159,7 @@ class Document:
         self.run_method("validate")
         self.run_method("before_save")
         self._validate_mandatory()
-        self.modified = datetime.now()
+        self.modified = now_datetime()
         self.modified_by = frappe.session.user
         row = {"modified": self.modified, "modified_by": self.modified_by, **self._row()}
         assignments = ", ".join(f"`{k}`=%s" for k in row)

@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 
 class CallbackManager:
@@ -37,8 +38,12 @@ class CallbackManager:
 
 
 def now_datetime() -> datetime.datetime:
-    """v15: the current time in the system time zone, naive (the host runs in UTC)."""
-    return datetime.datetime.now()
+    """v15 `now_datetime`: UTC converted to the System Settings time zone (Asia/Kolkata when unset),
+    naive; v15 converts with pytz, the host with zoneinfo (the same tz database)."""
+    import frappe
+
+    name = frappe.get_system_settings("time_zone") or "Asia/Kolkata"
+    return datetime.datetime.now(datetime.timezone.utc).astimezone(ZoneInfo(name)).replace(tzinfo=None)
 
 
 def get_datetime(value: Any = None) -> datetime.datetime | None:
