@@ -8,6 +8,7 @@ the old one is discarded rather than written over the new state.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from .failures import ErrorType, backoff_delay
@@ -58,11 +59,13 @@ def fail(
     error_message: str,
     traceback_text: str | None = None,
     duration_ms: int = 0,
+    retry_delay: timedelta | None = None,
 ) -> str:
     """Record a failed attempt: Failed/Timed Out with a planned retry, or on to Dead Letter.
 
     A permanent error, or a failure with `retry_count == max_retries` (so a job runs at most
-    max_retries + 1 times), goes to Dead Letter in the same transaction.
+    max_retries + 1 times), goes to Dead Letter in the same transaction. The retry waits the
+    backoff, or `retry_delay` when given.
     """
     values: dict[str, Any] = {
         "error_type": error_type.value,
@@ -72,11 +75,13 @@ def fail(
     retry = error_type is not ErrorType.PERMANENT and int(job["retry_count"]) < int(job["max_retries"])
     if retry:
         cfg = settings()
-        delay = backoff_delay(
-            int(job["retry_count"]),
-            base_seconds=cfg.backoff_base_seconds,
-            cap_seconds=cfg.backoff_cap_seconds,
-        )
+        delay = retry_delay
+        if delay is None:
+            delay = backoff_delay(
+                int(job["retry_count"]),
+                base_seconds=cfg.backoff_base_seconds,
+                cap_seconds=cfg.backoff_cap_seconds,
+            )
         values["next_retry_at"] = rt.now() + delay
         values["retry_count"] = int(job["retry_count"]) + 1
         message = (

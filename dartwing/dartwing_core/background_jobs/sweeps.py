@@ -1,7 +1,11 @@
 """The minute sweeps that make the guarantees hold after crashes.
 
 - due retries: Failed / Timed Out jobs whose `next_retry_at` has passed go back to Queued;
-- orphans: Running jobs whose heartbeat stopped (worker killed) are failed and retried;
+- orphans: Running jobs whose heartbeat stopped (worker killed) are failed and queued again at
+  once. A lost worker is not the handler's failure: the backoff exists to spare a failing handler's
+  dependencies, and a crash says nothing about them, while the silence before the sweep noticed it
+  has already cost 35-45 s. The run still counts as a retry, so a job that kills its worker every
+  time (out of memory, say) ends in Dead Letter after max_retries + 1 runs;
 - outbox: Pending jobs that were never released (crash after commit, parent done, slot free) are
   released (or canceled, if the parent ended Dead Letter / Canceled before they committed), and
   Queued jobs whose RQ message is gone (Redis flushed or restarted) are re-sent.
@@ -25,7 +29,7 @@ from . import schema
 from .failures import ErrorType
 from .outcomes import fail, finish
 from .queueing import queue_and_send, queue_for, send
-from .records import JobRecord
+from .records import JobRecord, fetch_job
 from .release import release_or_settle
 from .runtime import Runtime, get_runtime
 from .settings import settings
@@ -62,7 +66,7 @@ def due_retry_query(now, batch: int = SWEEP_BATCH) -> sa.Select:
 
 def orphan_query(cutoff, batch: int = SWEEP_BATCH) -> sa.Select:
     return (
-        sa.select(bj)
+        _with_type_queue()
         .where(bj.c.status == JobStatus.RUNNING.value, bj.c.heartbeat_at < cutoff)
         .order_by(bj.c.heartbeat_at)
         .limit(batch)
@@ -104,20 +108,37 @@ def requeue_due_retries(*, runtime: Runtime | None = None, batch: int = SWEEP_BA
 
 
 def recover_orphans(*, runtime: Runtime | None = None, batch: int = SWEEP_BATCH) -> int:
-    """Running jobs with no heartbeat for `orphan_after_seconds`: fail them (retry policy applies),
-    or cancel them if a cancel was requested (a forced stop ends the same way). Returns how many."""
+    """Running jobs with no heartbeat for `orphan_after_seconds`: fail them and queue them again at
+    once while retries remain (else Dead Letter), or cancel them if a cancel was requested (a forced
+    stop ends the same way). Returns how many."""
     rt = runtime or get_runtime()
     silence = timedelta(seconds=settings().orphan_after_seconds)
     recovered = 0
     for job in _rows(rt, orphan_query(rt.now() - silence, batch)):
         attempt = int(job["attempt"])
+        type_queue = job.pop("type_queue")
         if job["cancel_requested"]:
             status = finish(
                 rt, job, attempt, JobStatus.CANCELED, {"completed_at": rt.now()}, "Canceled; worker stopped"
             )
         else:
             message = f"Worker {job['worker']} lost: no heartbeat since {job['heartbeat_at']}"
-            status = fail(rt, job, attempt, error_type=ErrorType.TRANSIENT, error_message=message)
+            status = fail(
+                rt,
+                job,
+                attempt,
+                error_type=ErrorType.TRANSIENT,
+                error_message=message,
+                retry_delay=timedelta(0),
+            )
+            if status == JobStatus.FAILED.value and (failed := fetch_job(rt, job["name"])):
+                queued = queue_and_send(
+                    rt,
+                    failed,
+                    queue_for(failed, {"queue": type_queue}),
+                    message="Re-run after the worker was lost",
+                )
+                status = JobStatus.QUEUED.value if queued else status
         recovered += status != JobStatus.RUNNING.value
         log.warning("recovered orphaned job %s (attempt %s) -> %s", job["name"], attempt, status)
     return recovered
