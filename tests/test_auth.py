@@ -26,7 +26,9 @@ def test_new_secrets_are_stored_as_a_keyed_hash_and_checked(rt):
     assert secret not in stored_hash(rt, ALICE)
     assert authenticate(rt, f"token {key}:{secret}") == ALICE
     with pytest.raises(AuthenticationError):
-        authenticate(rt, f"token {key}:{secret[:-1]}0" if secret[-1] != "0" else f"token {key}:{secret[:-1]}1")
+        authenticate(
+            rt, f"token {key}:{secret[:-1]}0" if secret[-1] != "0" else f"token {key}:{secret[:-1]}1"
+        )
     with pytest.raises(AuthenticationError):
         authenticate(rt, f"token unknown:{secret}")
 

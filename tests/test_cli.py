@@ -50,7 +50,9 @@ def test_organizations_are_added_listed_and_disabled(run):
 
 def test_user_add_for_an_unknown_organization_fails_and_creates_nothing(run):
     assert run("init").returncode == 0
-    assert_one_line_failure(run("user", "add", "bo@x.example", "--org", "Nowhere"), "no organization 'Nowhere'")
+    assert_one_line_failure(
+        run("user", "add", "bo@x.example", "--org", "Nowhere"), "no organization 'Nowhere'"
+    )
     assert_one_line_failure(run("user", "rotate", "bo@x.example"), "no user")  # rolled back whole
     assert_one_line_failure(run("org", "disable", "Nowhere"), "no organization 'Nowhere'")
 

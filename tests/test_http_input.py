@@ -59,7 +59,9 @@ def test_parameters_sent_as_json_text_follow_the_same_rules(api, rt):
         assert_frappe_error(response, 400, message)
     assert table_counts(rt) == before
     nested = json.dumps({"a": {"b": {"c": [1, 2.5, {"d": None}]}}})
-    ok = api.call("POST", "submit_job", data={"job_type": "noop", "organization": ORG_A, "parameters": nested})
+    ok = api.call(
+        "POST", "submit_job", data={"job_type": "noop", "organization": ORG_A, "parameters": nested}
+    )
     assert ok.status_code == 200, ok.text
 
 
