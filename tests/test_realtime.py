@@ -19,6 +19,7 @@ import httpx
 import pytest
 import socketio
 from conftest import ADMIN, ALICE, BOB, ORG_A, ORG_B, free_port, stop_processes, wait_for
+from sio_listener import Listener
 
 from dartwing.dartwing_core.realtime import RealtimeConfig
 from dartwing.dartwing_core.realtime.app import Gateway
@@ -65,64 +66,6 @@ def gateways(rt, api):
     pool = Gateways(rt, str(api.client.base_url))
     yield pool
     pool.stop_all()
-
-
-class Listener:
-    """A python-socketio AsyncClient over websocket that records what it receives, with the time."""
-
-    def __init__(self, url: str, *, auth=None, headers=None, namespace: str = "/"):
-        self.url, self.auth, self.headers, self.namespace = url, auth, headers or {}, namespace
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.events: list[tuple[str, float, dict]] = []
-        for name in ("job_progress", "job_status_changed", "error"):
-            self.sio.on(name, self._recorder(name), namespace=namespace)
-
-    def _recorder(self, name):
-        def record(data):
-            self.events.append((name, time.monotonic(), data))
-
-        return record
-
-    async def connect(self) -> Listener:
-        await self.sio.connect(
-            self.url,
-            transports=["websocket"],
-            auth=self.auth,
-            headers=self.headers,
-            namespaces=[self.namespace],
-            wait_timeout=10,
-        )
-        return self
-
-    async def call(self, event: str, data):
-        return await self.sio.call(event, data, namespace=self.namespace, timeout=10)
-
-    async def join(self, room) -> dict:
-        return await self.call("join_room", room)
-
-    def of(self, name: str, job_id: str | None = None) -> list[dict]:
-        return [d for n, _, d in self.events if n == name and (job_id is None or d.get("job_id") == job_id)]
-
-    def timed(self, name: str, job_id: str) -> list[tuple[float, dict]]:
-        return [(t, d) for n, t, d in self.events if n == name and d.get("job_id") == job_id]
-
-    def statuses(self, job_id: str) -> list[tuple[str, str]]:
-        return [(d["from_status"], d["to_status"]) for d in self.of("job_status_changed", job_id)]
-
-    async def until(self, predicate, timeout: float = 30, message: str = "events") -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {message}; got {self.events}")
-            await asyncio.sleep(0.02)
-
-    async def until_status(self, job_id: str, status: str, timeout: float = 30) -> None:
-        await self.until(
-            lambda: any(to == status for _, to in self.statuses(job_id)), timeout, f"{job_id} {status}"
-        )
-
-    async def close(self) -> None:
-        await self.sio.disconnect()
 
 
 def token_of(api, user: str) -> str:

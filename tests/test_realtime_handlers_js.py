@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import socketio
 from conftest import ADMIN, ALICE, BOB, ORG_A, ORG_B, stop_processes
+from sio_listener import Listener
 
 from dartwing.dartwing_core.standalone import admin
 
@@ -98,56 +99,18 @@ def harnesses(node_modules, redis_server):
     pool.stop_all()
 
 
-class Client:
-    """A python-socketio AsyncClient on the site's namespace that records what it receives."""
+class Client(Listener):
+    """A Socket.IO client on the site's namespace, with the headers Frappe's authenticate.js reads."""
 
     def __init__(self, url: str, origin: str, *, token: str | None, cookie: str | None = COOKIE, **kw):
-        self.url = url
-        self.namespace = kw.pop("namespace", NAMESPACE)
-        self.headers = {"Origin": kw.pop("origin_header", origin)}
+        headers = {"Origin": kw.pop("origin_header", origin)}
         if cookie:
-            self.headers["Cookie"] = cookie
+            headers["Cookie"] = cookie
         if token:
-            self.headers["Authorization"] = token
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.events: list[tuple[str, dict]] = []
-        for name in ("job_progress", "job_status_changed", "error", "job_status", "connect_error"):
-            self.sio.on(name, self._recorder(name), namespace=self.namespace)
-
-    def _recorder(self, name):
-        def record(data):
-            self.events.append((name, data))
-
-        return record
-
-    async def connect(self) -> Client:
-        await self.sio.connect(
-            self.url,
-            transports=["websocket"],
-            headers=self.headers,
-            namespaces=[self.namespace],
-            wait_timeout=10,
+            headers["Authorization"] = token
+        super().__init__(
+            url, headers=headers, namespace=kw.pop("namespace", NAMESPACE), also=("job_status", "connect_error")
         )
-        return self
-
-    async def call(self, event: str, data):
-        return await self.sio.call(event, data, namespace=self.namespace, timeout=10)
-
-    def of(self, name: str, job_id: str | None = None) -> list[dict]:
-        return [d for n, d in self.events if n == name and (job_id is None or d.get("job_id") == job_id)]
-
-    def statuses(self, job_id: str) -> list[tuple[str, str]]:
-        return [(d["from_status"], d["to_status"]) for d in self.of("job_status_changed", job_id)]
-
-    async def until(self, predicate, timeout: float = 15, message: str = "events") -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {message}; got {self.events}")
-            await asyncio.sleep(0.02)
-
-    async def close(self) -> None:
-        await self.sio.disconnect()
 
 
 async def refusal(url: str, origin: str, **kwargs) -> str | None:
@@ -225,7 +188,7 @@ def test_members_follow_jobs_in_their_room_and_nobody_else_does(api, harnesses, 
         # Bob, a member of B only, got his refusals as error events and none of A's events.
         await asyncio.sleep(0.2)
         assert bob.of("error") == [{"event": "join_room", "room": ROOM_A, "reason": refused["reason"]}]
-        assert [n for n, _ in bob.events] == ["error"]
+        assert [n for n, _, _ in bob.events] == ["error"]
         assert alice.of("error") == [{"event": "join_room", "room": "all", "reason": not_org["reason"]}]
         for client in (alice, watcher, bob):
             await client.close()
