@@ -2,12 +2,16 @@
 
 Frappe's `bench` imports each installed app's `commands` module in every command it runs
 (frappe/utils/bench_helper.py `get_app_commands`), the stock `bench worker` parent included. RQ forks a
-work horse per job from that parent, so importing what `run_job` needs here means each horse starts
-with it instead of importing the engine and SQLAlchemy cold for every job. Other `bench` commands pay
-the import once (about 150 ms of CPU).
+work horse per job from that parent, so what a horse would otherwise do for every job is done here
+once: import the engine (and SQLAlchemy), import what Frappe's realtime flush imports on its first
+event (`frappe.as_json` → frappe.utils.response), and compile the run's hot statements. Other `bench`
+commands pay this once, about 150 ms of CPU.
 """
 
-import dartwing.dartwing_core.background_jobs.execution  # noqa: F401 - preloaded for forked work horses
-import dartwing.dartwing_core.frappe_runtime  # noqa: F401
+import frappe.utils.response  # noqa: F401 - imported by the first realtime flush of a horse
+
+from dartwing.dartwing_core.frappe_runtime import compile_hot_statements
+
+compile_hot_statements()
 
 commands = []

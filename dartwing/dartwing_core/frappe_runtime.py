@@ -20,6 +20,7 @@ from frappe.model.naming import make_autoname
 from frappe.utils.background_jobs import create_job_id, get_job, get_redis_conn
 
 from dartwing.dartwing_core.background_jobs.events import JOB_STATUS_CHANGED
+from dartwing.dartwing_core.background_jobs.execution import prepare_statements
 from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB, waiting_for_delivery
 from dartwing.dartwing_core.background_jobs.runtime import ExecResult, Params
 from dartwing.dartwing_core.background_jobs.sql import execute_compiled
@@ -238,3 +239,26 @@ class FrappeRuntime:
             frappe.log_error(title=title, message=message)
         except Exception:  # noqa: BLE001 - fall back to the process log
             frappe.logger("dartwing").error("%s: %s", title, message)
+
+
+class _CompileOnly:
+    """Runs nothing: each statement is compiled to MariaDB SQL (sql.py keeps the compiled form) and
+    answers no rows, so `prepare_statements` fills the compile cache with no database at hand."""
+
+    def execute(self, statement: Any, params: Params = None) -> ExecResult:
+        return execute_compiled(statement, params, lambda sql, values: ([], 0))
+
+    def rollback(self) -> None:
+        pass
+
+    def now(self) -> datetime:
+        return datetime.now()
+
+    def current_user(self) -> str:
+        return "Administrator"
+
+
+def compile_hot_statements() -> None:
+    """Compile the claim read and the claim and finish UPDATEs in this process, so work horses forked
+    from it (dartwing/commands.py) find them compiled instead of compiling them for every job."""
+    prepare_statements(_CompileOnly())

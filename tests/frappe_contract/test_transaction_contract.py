@@ -228,3 +228,12 @@ def test_the_runtimes_clock_is_frappes_without_loading_system_settings(site):
     ours = FrappeRuntime().now()
     assert not hasattr(frappe.local, "system_settings")  # no document loaded for the time zone
     assert abs(now_datetime() - ours) < timedelta(seconds=1)  # v15's answer: the site's zone, naive
+
+
+def test_the_hot_statements_compile_without_a_database():
+    from dartwing.dartwing_core.background_jobs import sql
+    from dartwing.dartwing_core.frappe_runtime import compile_hot_statements
+
+    sql._COMPILED.clear()
+    compile_hot_statements()
+    assert len(sql._COMPILED) >= 3  # the claim read and the claim and finish UPDATEs
