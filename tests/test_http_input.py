@@ -111,3 +111,11 @@ def test_unknown_routes_and_methods_answer_in_the_error_shape(api):
     refused = api.client.delete(BASE + "get_job_status")
     assert_frappe_error(refused, 405, "Method Not Allowed")
     assert "GET" in refused.headers["allow"]
+
+
+def test_the_document_states_the_start_bound_the_server_enforces(api):
+    doc = api.client.get("/api/openapi.json").json()
+    params = {p["name"]: p["schema"] for p in doc["paths"][BASE + "list_jobs"]["get"]["parameters"]}
+    bound = params["start"]["maximum"]
+    assert api.call("GET", "list_jobs", params={"start": bound}).status_code == 200
+    assert_frappe_error(api.call("GET", "list_jobs", params={"start": bound + 1}), 400, "start")

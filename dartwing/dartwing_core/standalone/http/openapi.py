@@ -38,7 +38,8 @@ PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
     "job_id": (JOB_ID, "Background Job id"),
     "status": ({"type": "string", "enum": [s.value for s in JobStatus]}, "Only jobs in this status"),
     "limit": ({"type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT, "default": 20}, "Page size"),
-    "start": ({"type": "integer", "minimum": 0, "default": 0}, "Offset of the first job"),
+    # The bound queries.list_jobs enforces on start.
+    "start": ({"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0}, "Offset of the first job"),
     "force": ({"type": "boolean", "default": False}, "Also stop a running job's RQ work horse"),
     "room": ({"type": "string", "maxLength": 144, "examples": ["org:Demo Org"]}, "Realtime room to check"),
 }
