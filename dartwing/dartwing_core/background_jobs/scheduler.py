@@ -51,8 +51,8 @@ def _as_admin(work: Callable[[Runtime], Any]) -> Any:
 def every_minute() -> dict[str, int] | None:
     """Due retries, orphan recovery, outbox recovery (which also releases dependency- and cap-held jobs).
 
-    The cron entry point. It takes the sweep's turn (overdue.py) whether or not another run holds it,
-    so that workers do not run it again for the next `sweep_overdue_seconds`.
+    The cron entry point. It takes the sweep's turn (overdue.py) when no run holds it, so that workers
+    do not sweep again for the next `sweep_overdue_seconds`, and sweeps either way.
     """
     rt = get_runtime()
     try:
