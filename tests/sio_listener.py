@@ -1,4 +1,5 @@
-"""A Socket.IO test client (python-socketio) shared by the gateway's and handlers.js's tests."""
+"""A Socket.IO test client (python-socketio) and a job submitter shared by the gateway's and
+handlers.js's tests."""
 
 from __future__ import annotations
 
@@ -64,3 +65,15 @@ class Listener:
 
     async def close(self) -> None:
         await self.sio.disconnect()
+
+
+async def submit_progress_job(api, user: str, organization: str, *, steps: int, delay: float) -> str:
+    """Submit a `progress_demo` job over HTTP as `user` (unique parameters: no dedup); its job id."""
+    body = {
+        "job_type": "progress_demo",
+        "organization": organization,
+        "parameters": {"steps": steps, "delay": delay, "nonce": time.time_ns()},
+    }
+    response = await asyncio.to_thread(api.call, "POST", "submit_job", user, json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["message"]["job_id"]

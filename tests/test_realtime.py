@@ -11,7 +11,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import httpx
 import pytest
 import socketio
 from conftest import ADMIN, ALICE, BOB, ORG_A, ORG_B, free_port, stop_processes, wait_for
-from sio_listener import Listener
+from sio_listener import Listener, submit_progress_job
 
 from dartwing.dartwing_core.realtime import RealtimeConfig
 from dartwing.dartwing_core.realtime.app import Gateway
@@ -73,14 +72,7 @@ def token_of(api, user: str) -> str:
 
 
 async def submit(api, user=ALICE, organization=ORG_A, steps=20, delay=0.05) -> str:
-    body = {
-        "job_type": "progress_demo",
-        "organization": organization,
-        "parameters": {"steps": steps, "delay": delay, "nonce": time.time_ns()},
-    }
-    response = await asyncio.to_thread(api.call, "POST", "submit_job", user, json=body)
-    assert response.status_code == 200, response.text
-    return response.json()["message"]["job_id"]
+    return await submit_progress_job(api, user, organization, steps=steps, delay=delay)
 
 
 async def history(api, job_id: str, user=ALICE) -> list[tuple[str | None, str]]:

@@ -16,13 +16,12 @@ import os
 import select
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import socketio
 from conftest import ADMIN, ALICE, BOB, ORG_A, ORG_B, stop_processes
-from sio_listener import Listener
+from sio_listener import Listener, submit_progress_job
 
 from dartwing.dartwing_core.standalone import admin
 
@@ -125,14 +124,7 @@ async def refusal(url: str, origin: str, **kwargs) -> str | None:
 
 
 async def submit(api, user=ALICE, organization=ORG_A, steps=4, delay=0.02) -> str:
-    body = {
-        "job_type": "progress_demo",
-        "organization": organization,
-        "parameters": {"steps": steps, "delay": delay, "nonce": time.time_ns()},
-    }
-    response = await asyncio.to_thread(api.call, "POST", "submit_job", user, json=body)
-    assert response.status_code == 200, response.text
-    return response.json()["message"]["job_id"]
+    return await submit_progress_job(api, user, organization, steps=steps, delay=delay)
 
 
 @sqlite_only
