@@ -243,10 +243,17 @@ class FrappeRuntime:
 
 class _CompileOnly:
     """Runs nothing: each statement is compiled to MariaDB SQL (sql.py keeps the compiled form) and
-    answers no rows, so `prepare_statements` fills the compile cache with no database at hand."""
+    answers no rows and one matched row, so `prepare_statements` walks the claim's and the finish's
+    whole path (UPDATE, log INSERT with its sequence name, children read) with no database at hand."""
 
     def execute(self, statement: Any, params: Params = None) -> ExecResult:
-        return execute_compiled(statement, params, lambda sql, values: ([], 0))
+        return execute_compiled(statement, params, lambda sql, values: ([], 1))
+
+    def next_autoincrement(self, doctype: str) -> int:
+        return 0
+
+    def publish_realtime(self, event: str, message: dict[str, Any], room: str) -> None:
+        pass
 
     def rollback(self) -> None:
         pass
@@ -259,6 +266,6 @@ class _CompileOnly:
 
 
 def compile_hot_statements() -> None:
-    """Compile the claim read and the claim and finish UPDATEs in this process, so work horses forked
-    from it (dartwing/commands.py) find them compiled instead of compiling them for every job."""
+    """Compile what a job's claim and finish run, in this process, so work horses forked from it
+    (dartwing/commands.py) find the statements compiled instead of compiling them for every job."""
     prepare_statements(_CompileOnly())

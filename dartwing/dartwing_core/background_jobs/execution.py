@@ -163,13 +163,14 @@ def prepare_statements(rt: Runtime) -> None:
     again, and (standalone) let SQLAlchemy learn the server on its first connection, five more
     queries. On MariaDB that came to 61 ms of worker CPU per job against 34 ms prepared
     (bench/cpu_per_job.py --forking, issue 7). A forking worker calls this before it starts. The
-    UPDATEs match no row, so nothing else is written or published.
+    UPDATEs match no row, so nothing else is written or published. (The Frappe runtime also runs it
+    on a compile-only runtime whose UPDATEs match, which compiles the rest of the path too.)
     """
     try:
         rt.execute(_CLAIM_READ, {"job_name": ""})
-        absent = {"name": "", "status": JobStatus.QUEUED.value}
+        absent = {"name": "", "organization": "", "job_type": "", "status": JobStatus.QUEUED.value}
         transition(rt, absent, JobStatus.RUNNING, values=_claim_values(rt, 0), fence_attempt=0)
-        absent = {"name": "", "status": JobStatus.RUNNING.value}
+        absent = {"name": "", "organization": "", "job_type": "", "status": JobStatus.RUNNING.value}
         transition(rt, absent, JobStatus.COMPLETED, values=_success_values(rt, None), fence_attempt=1)
     finally:
         rt.rollback()
