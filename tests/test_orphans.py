@@ -44,9 +44,7 @@ def test_a_lost_workers_job_is_queued_again_in_the_same_sweep(rt, workers, monke
     assert after.status == "Queued" and after.retry_count == 1 and after.next_retry_at is None
     steps = [(h["from_status"], h["to_status"]) for h in get_job_history(job.name)]
     assert steps[-2:] == [("Running", "Failed"), ("Failed", "Queued")]
-    assert rt.message_pending(
-        f"{job.name}-{after.attempt}"
-    )  # sent: a worker picks it up now, not after a backoff
+    assert rt.messages_pending([f"{job.name}-{after.attempt}"])  # sent: a worker takes it now, no backoff
     workers.start(extra_env=DETECT_FAST)
     wait_for(lambda: status_of(rt, job.name).status == "Completed", timeout=30)
 

@@ -43,7 +43,7 @@ def test_scheduler_waits_out_a_redis_outage_and_then_runs_the_tick(rt, redis_ser
     assert sleeps[1:] == [1.0, 2.0]  # backoff between the retries
     outage_lines = [r.getMessage() for r in caplog.records if "Redis" in r.getMessage()]
     assert len(outage_lines) == 2, outage_lines  # one when the outage began, one when it ended
-    assert rt.message_pending(_rq_job_id(rt, job.name))  # the tick's outbox sweep re-sent the message
+    assert rt.messages_pending([_rq_job_id(rt, job.name)])  # the tick's outbox sweep re-sent the message
 
 
 def test_scheduler_skips_stale_ticks_after_a_long_stall(rt):

@@ -21,7 +21,7 @@ from frappe.utils.background_jobs import create_job_id, get_job, get_redis_conn
 
 from dartwing.dartwing_core.background_jobs.events import JOB_STATUS_CHANGED
 from dartwing.dartwing_core.background_jobs.execution import prepare_statements
-from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB, waiting_for_delivery
+from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB, pending_among
 from dartwing.dartwing_core.background_jobs.runtime import ExecResult, Params
 from dartwing.dartwing_core.background_jobs.sql import execute_compiled
 from dartwing.dartwing_core.background_jobs.status import Priority
@@ -208,9 +208,8 @@ class FrappeRuntime:
             **kwargs,
         )
 
-    def message_pending(self, job_id: str) -> bool:
-        job = get_job(job_id)
-        return job is not None and waiting_for_delivery(job.get_status(refresh=False))
+    def messages_pending(self, job_ids: list[str]) -> set[str]:
+        return pending_among(get_redis_conn(), {job_id: create_job_id(job_id) for job_id in job_ids})
 
     def remove_message(self, job_id: str) -> None:
         job = get_job(job_id)

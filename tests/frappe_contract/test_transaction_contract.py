@@ -195,14 +195,14 @@ def test_a_succeeding_handlers_writes_commit_with_its_outcome(site):
     assert _max_concurrent() == 43
 
 
-# --- defect 6: message_pending on the installed rq ---------------------------------------------------
+# --- defect 6: which RQ messages are pending, on the installed rq -------------------------------------
 
 
-def test_message_pending_sees_a_queued_message(site):
-    job = submit_job("echo", ORG_A, {"n": 1})
+def test_messages_pending_sees_the_queued_messages_in_one_round_trip(site):
+    jobs = [submit_job("echo", ORG_A, {"n": n}) for n in range(3)]
     frappe.db.commit()
-    assert FrappeRuntime().message_pending(f"{job.name}-0")
-    assert not FrappeRuntime().message_pending(f"{job.name}-7")
+    asked = [f"{job.name}-0" for job in jobs] + [f"{jobs[0].name}-7"]
+    assert FrappeRuntime().messages_pending(asked) == set(asked[:3])
 
 
 # --- defect 7: rowcount means matched rows in both runtimes ------------------------------------------

@@ -19,6 +19,22 @@ RUN_JOB = "dartwing.dartwing_core.background_jobs.execution.run_job"
 _DELIVERY_PENDING = frozenset({"queued", "started", "deferred", "scheduled"})
 
 
+def pending_among(redis_client: Any, keys: dict[str, str]) -> set[str]:
+    """Which of `keys` ({our id: RQ job id}) name an RQ job still waiting for delivery: the `status`
+    field of each `rq:job:<id>` hash (RQ's own layout on 1.15 and 2.x), read in one pipeline."""
+    if not keys:
+        return set()
+    with redis_client.pipeline(transaction=False) as pipe:
+        for rq_id in keys.values():
+            pipe.hget(f"rq:job:{rq_id}", "status")
+        statuses = pipe.execute()
+    return {
+        ours
+        for ours, status in zip(keys, statuses, strict=True)
+        if status and waiting_for_delivery(status.decode() if isinstance(status, bytes) else status)
+    }
+
+
 def waiting_for_delivery(rq_status: Any) -> bool:
     """Whether an RQ job status (a JobStatus enum on rq 1.15 and 2.x, or its string) is still pending.
 

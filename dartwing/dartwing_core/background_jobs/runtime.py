@@ -111,8 +111,9 @@ class Runtime(Protocol):
     def enqueue(self, queue: str, job_id: str, kwargs: dict[str, Any], timeout: int) -> None:
         """Hand a job message to RQ now (callers run this after commit). Idempotent by `job_id`."""
 
-    def message_pending(self, job_id: str) -> bool:
-        """True while RQ still holds message `job_id` for delivery (waiting or being started)."""
+    def messages_pending(self, job_ids: list[str]) -> set[str]:
+        """Those of the RQ messages `job_ids` that RQ still holds for delivery (waiting or being
+        started), asked in one Redis round trip."""
 
     def remove_message(self, job_id: str) -> None:
         """Delete the RQ message `job_id` if it is still waiting (a canceled job's)."""

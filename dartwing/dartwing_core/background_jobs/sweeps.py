@@ -85,12 +85,13 @@ def stale_query(status: JobStatus, cutoff, batch: int = SWEEP_BATCH, after: tupl
     return stmt.order_by(bj.c.modified, bj.c.name).limit(batch)
 
 
-def _stale_rows(rt: Runtime, status: JobStatus, cutoff, batch: int) -> Iterator[JobRecord]:
+def _stale_pages(rt: Runtime, status: JobStatus, cutoff, batch: int) -> Iterator[list[JobRecord]]:
     """Every stale row of `status`, a page of `batch` per read."""
     after = None
     while True:
         page = _rows(rt, stale_query(status, cutoff, batch, after))
-        yield from page
+        if page:
+            yield page
         if len(page) < batch:
             return
         after = (page[-1]["modified"], page[-1]["name"])
@@ -152,7 +153,7 @@ def recover_outbox(*, runtime: Runtime | None = None, batch: int = SWEEP_BATCH) 
     # (organization, job type) pairs found at their cap in this sweep: slots only free up when a job
     # finishes, and that finish releases the waiting jobs itself, so their other rows can be skipped.
     at_cap: set[tuple[str, str]] = set()
-    for job in _stale_rows(rt, JobStatus.PENDING, cutoff, batch):
+    for job in (job for page in _stale_pages(rt, JobStatus.PENDING, cutoff, batch) for job in page):
         job.pop("type_queue")
         pair = (job["organization"], job["job_type"])
         if pair in at_cap and not job["depends_on"]:
@@ -164,9 +165,12 @@ def recover_outbox(*, runtime: Runtime | None = None, batch: int = SWEEP_BATCH) 
             rt.rollback()
             if not job["depends_on"]:
                 at_cap.add(pair)
-    for job in _stale_rows(rt, JobStatus.QUEUED, cutoff, batch):
-        queue = queue_for(job, {"queue": job.pop("type_queue")})
-        if not rt.message_pending(job["rq_job_id"] or ""):
-            moved += send(rt, job, queue)
-            log.warning("re-sent lost RQ message of %s", job["name"])
+    # A backlog keeps many Queued rows older than the grace period: ask RQ about a page at a time.
+    for page in _stale_pages(rt, JobStatus.QUEUED, cutoff, batch):
+        pending = rt.messages_pending([job["rq_job_id"] or "" for job in page])
+        for job in page:
+            queue = queue_for(job, {"queue": job.pop("type_queue")})
+            if (job["rq_job_id"] or "") not in pending:
+                moved += send(rt, job, queue)
+                log.warning("re-sent lost RQ message of %s", job["name"])
     return moved

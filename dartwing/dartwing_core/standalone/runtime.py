@@ -20,7 +20,7 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 
-from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB, waiting_for_delivery
+from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB, pending_among
 from dartwing.dartwing_core.background_jobs.runtime import ExecResult, Params
 from dartwing.dartwing_core.background_jobs.status import PRIORITY_ORDER, Priority
 
@@ -245,15 +245,8 @@ class StandaloneRuntime:
             pipeline=self._state.redis_batch,  # None outside a commit: sent at once
         )
 
-    def message_pending(self, job_id: str) -> bool:
-        from rq.exceptions import NoSuchJobError
-        from rq.job import Job
-
-        try:
-            status = Job.fetch(job_id, connection=self.redis).get_status(refresh=False)
-        except NoSuchJobError:
-            return False
-        return waiting_for_delivery(status)
+    def messages_pending(self, job_ids: list[str]) -> set[str]:
+        return pending_among(self.redis, {job_id: job_id for job_id in job_ids})
 
     def remove_message(self, job_id: str) -> None:
         from rq.exceptions import NoSuchJobError
