@@ -1,7 +1,8 @@
 """The lease heartbeat: while a handler runs, its row's `heartbeat_at` is stamped every interval.
 
 One helper thread per process stamps the rows of whichever handlers are running (an RQ worker runs one
-at a time), so a job that ends before its first beat costs no thread start and no database write.
+at a time), so in a worker that runs jobs itself a job that ends before its first beat costs no thread
+start and no database write; a forked work horse is a process of its own and starts one.
 Each beat runs in a short transaction of its own and is fenced by the attempt like every worker write;
 leaving the `Heartbeat` block waits for a beat of that job in progress, so no stamp lands after the
 outcome is written. If the process dies, the stamps stop and the orphan sweep recovers the job.
