@@ -57,12 +57,14 @@ def contract_site(redis_server, tmp_path_factory) -> Iterator[ContractSite]:
         if IN_CI:
             pytest.fail(f"MariaDB unreachable for the contract host: {exc}")
         pytest.skip(f"MariaDB unreachable for the contract host: {exc}")
-    set_runtime(None)
-    site.connect()
-    site.install()
-    frappe.destroy()
-    yield site
-    site.drop()
+    try:
+        set_runtime(None)
+        site.connect()
+        site.install()
+        frappe.destroy()
+        yield site
+    finally:
+        site.drop()  # also when the install failed: no database or user is left behind
 
 
 def _user(email: str, *roles: str) -> None:
