@@ -12,6 +12,7 @@ arrives late after one of these is harmless.
 from __future__ import annotations
 
 import logging
+import time
 
 from .runtime import Runtime
 from .settings import settings
@@ -19,6 +20,8 @@ from .settings import settings
 log = logging.getLogger(__name__)
 
 MINUTE_SWEEP = "every_minute"
+_ASK_EVERY_SECONDS = 1.0
+_next_ask = 0.0  # monotonic time before which this process does not ask Redis again
 
 
 def claim_minute_sweep(rt: Runtime) -> bool:
@@ -27,12 +30,21 @@ def claim_minute_sweep(rt: Runtime) -> bool:
 
 
 def run_minute_sweep_if_overdue(rt: Runtime) -> bool:
-    """Called by the worker after a job's outcome is committed; never raises."""
-    from .scheduler import minute_sweep_now  # the scheduler's sweeps import the whole engine
+    """Called by the worker after a job's outcome is committed; never raises.
 
+    A worker that runs jobs itself asks Redis at most once a second (a finished job costs no round
+    trip in between); the sweep's modules are imported only by the worker that takes the turn.
+    """
+    global _next_ask
+    now = time.monotonic()
+    if now < _next_ask:
+        return False
+    _next_ask = now + _ASK_EVERY_SECONDS
     try:
         if not claim_minute_sweep(rt):
             return False
+        from .scheduler import minute_sweep_now  # the sweeps import much of the engine
+
         minute_sweep_now()
     except Exception as exc:  # noqa: BLE001 - the job is done; the next finish tries again
         log.warning("overdue minute sweep failed: %s", exc)
