@@ -1,7 +1,8 @@
 """FrappeRuntime: the engine's Runtime inside a bench (Frappe v15).
 
-Statements are compiled to MariaDB SQL with bound parameters and run through `frappe.db.sql` in the
-request's (or job's) own transaction; after-commit work rides on `frappe.db.after_commit`; RQ
+Statements run as MariaDB SQL with bound parameters through `frappe.db.sql` in the request's (or
+job's) own transaction; a job's and a submit's statements come precompiled (background_jobs/sql.py),
+so a work horse that never imported the app runs its first job without importing SQLAlchemy; after-commit work rides on `frappe.db.after_commit`; RQ
 messages go through `frappe.enqueue`, so workers run `run_job` inside the site context that Frappe's
 `execute_job` sets up; realtime events go through `frappe.publish_realtime(..., after_commit=True)`.
 """
@@ -20,7 +21,6 @@ from frappe.model.naming import make_autoname
 from frappe.utils.background_jobs import create_job_id, get_job, get_redis_conn
 
 from dartwing.dartwing_core.background_jobs.events import JOB_STATUS_CHANGED
-from dartwing.dartwing_core.background_jobs.execution import prepare_statements
 from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB, pending_among
 from dartwing.dartwing_core.background_jobs.runtime import ExecResult, Params
 from dartwing.dartwing_core.background_jobs.sql import execute_compiled
@@ -239,32 +239,3 @@ class FrappeRuntime:
         except Exception:  # noqa: BLE001 - fall back to the process log
             frappe.logger("dartwing").error("%s: %s", title, message)
 
-
-class _CompileOnly:
-    """Runs nothing: each statement is compiled to MariaDB SQL (sql.py keeps the compiled form) and
-    answers no rows and one matched row, so `prepare_statements` walks the claim's and the finish's
-    whole path (UPDATE, log INSERT with its sequence name, children read) with no database at hand."""
-
-    def execute(self, statement: Any, params: Params = None) -> ExecResult:
-        return execute_compiled(statement, params, lambda sql, values: ([], 1))
-
-    def next_autoincrement(self, doctype: str) -> int:
-        return 0
-
-    def publish_realtime(self, event: str, message: dict[str, Any], room: str) -> None:
-        pass
-
-    def rollback(self) -> None:
-        pass
-
-    def now(self) -> datetime:
-        return datetime.now()
-
-    def current_user(self) -> str:
-        return "Administrator"
-
-
-def compile_hot_statements() -> None:
-    """Compile what a job's claim and finish run, in this process, so work horses forked from it
-    (dartwing/commands.py) find the statements compiled instead of compiling them for every job."""
-    prepare_statements(_CompileOnly())

@@ -4,39 +4,40 @@ Public API for server code; see DESIGN.md §4–5. This package imports no frapp
 it runs the same inside a bench and as a plain Python service.
 """
 
-from .context import JobContext
-from .errors import (
-    AuthenticationError,
-    DartwingError,
-    DuplicateJobError,
-    InvalidInputError,
-    InvalidTransitionError,
-    JobNotFoundError,
-    NotPermittedError,
-    RateLimitedError,
-)
-from .failures import JobCanceled, PermanentError, TransientError
-from .queries import get_job_history, get_job_status, list_jobs
-from .status import JobStatus, Priority
-from .submission import submit_job
+from importlib import import_module
 
-__all__ = [
-    "AuthenticationError",
-    "DartwingError",
-    "DuplicateJobError",
-    "InvalidInputError",
-    "InvalidTransitionError",
-    "JobCanceled",
-    "JobContext",
-    "JobNotFoundError",
-    "JobStatus",
-    "NotPermittedError",
-    "PermanentError",
-    "Priority",
-    "RateLimitedError",
-    "TransientError",
-    "get_job_history",
-    "get_job_status",
-    "list_jobs",
-    "submit_job",
-]
+# Public name -> the module that defines it. Imported on first access (PEP 562), so that importing one
+# engine module, as a Frappe work horse imports `execution` for `run_job`, does not import them all
+# (the readers' modules build SQLAlchemy statements at import).
+_EXPORTS = {
+    "JobContext": "context",
+    **dict.fromkeys(
+        (
+            "AuthenticationError",
+            "DartwingError",
+            "DuplicateJobError",
+            "InvalidInputError",
+            "InvalidTransitionError",
+            "JobNotFoundError",
+            "NotPermittedError",
+            "RateLimitedError",
+        ),
+        "errors",
+    ),
+    **dict.fromkeys(("JobCanceled", "PermanentError", "TransientError"), "failures"),
+    **dict.fromkeys(("get_job_history", "get_job_status", "list_jobs"), "queries"),
+    **dict.fromkeys(("JobStatus", "Priority"), "status"),
+    "submit_job": "submission",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = sorted(_EXPORTS)

@@ -5,14 +5,24 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import sqlalchemy as sa
-
-from . import schema
 from .events import ProgressThrottle, publish_progress
 from .failures import JobCanceled
 from .records import loads, update_own_attempt
 from .runtime import Runtime
+from .statements import statement
 from .status import JobStatus
+
+
+@statement
+def _CANCEL_REQUESTED(sa, t):
+    bj = t.background_job
+    return sa.select(bj.c.cancel_requested).where(bj.c.name == sa.bindparam("job_name"))
+
+
+@statement
+def _LEASE(sa, t):
+    bj = t.background_job
+    return sa.select(bj.c.status, bj.c.attempt, bj.c.cancel_requested).where(bj.c.name == sa.bindparam("job_name"))
 
 
 class LeaseLost(JobCanceled):
@@ -46,15 +56,13 @@ class JobContext:
             raise ValueError(f"progress must be a number from 0 to 100, got {percent!r}")
         if not self._throttle.allow(percent):
             return
-        rt, bj = self._rt, schema.background_job
+        rt = self._rt
         with rt.own_transaction():
             now = rt.now()
             fields = {"progress": percent, "progress_message": message, "heartbeat_at": now, "modified": now}
             if not update_own_attempt(rt, self.job_name, self.attempt, **fields):
                 raise LeaseLost(f"attempt {self.attempt} of {self.job_name} no longer owns the job")
-            cancel_requested = rt.execute(
-                sa.select(bj.c.cancel_requested).where(bj.c.name == self.job_name)
-            ).scalar()
+            cancel_requested = rt.execute(_CANCEL_REQUESTED, {"job_name": self.job_name}).scalar()
             publish_progress(
                 rt,
                 job_id=self.job_name,
@@ -69,11 +77,8 @@ class JobContext:
 
     def check_cancel(self) -> None:
         """A cancel checkpoint: raises JobCanceled if cancellation was requested or the job was taken away."""
-        bj = schema.background_job
         with self._rt.own_transaction():
-            row = self._rt.execute(
-                sa.select(bj.c.status, bj.c.attempt, bj.c.cancel_requested).where(bj.c.name == self.job_name)
-            ).first()
+            row = self._rt.execute(_LEASE, {"job_name": self.job_name}).first()
         if row is None or int(row["attempt"]) != self.attempt or row["status"] != JobStatus.RUNNING.value:
             raise LeaseLost(f"attempt {self.attempt} of {self.job_name} no longer owns the job")
         if row["cancel_requested"]:

@@ -16,9 +16,6 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-import sqlalchemy as sa
-
-from . import schema
 from .context import JobContext
 from .failures import ErrorType, JobCanceled, classify
 from .hashing import canonical_json
@@ -29,13 +26,13 @@ from .overdue import run_minute_sweep_if_overdue
 from .records import JobRecord
 from .runtime import Runtime, get_runtime
 from .settings import settings
+from .statements import statement
 from .status import JobStatus
 
 log = logging.getLogger(__name__)
 
 _handlers: dict[str, Callable[[JobContext], Any]] = {}
 
-_bj, _jt, _org = schema.background_job, schema.job_type, schema.organization
 # What a run reads of its job: the handler's inputs and what the outcome's writes and events need.
 _RUN_COLUMNS = (
     "name",
@@ -56,18 +53,19 @@ _RUN_COLUMNS = (
 )
 # The claim's one read: the job, its handler (a mandatory field, so NULL means the Job Type row is
 # gone) and the concurrency caps its finish needs (release.after_transition).
-_CLAIM_READ = (
-    sa.select(
-        *(_bj.c[column] for column in _RUN_COLUMNS),
-        _jt.c.handler_method,
-        _org.c.max_concurrent_jobs,
-        _jt.c.max_concurrent_per_org,
+@statement
+def _CLAIM_READ(sa, t):
+    bj, jt, org = t.background_job, t.job_type, t.organization
+    return (
+        sa.select(
+            *(bj.c[column] for column in _RUN_COLUMNS),
+            jt.c.handler_method,
+            org.c.max_concurrent_jobs,
+            jt.c.max_concurrent_per_org,
+        )
+        .select_from(bj.outerjoin(jt, jt.c.name == bj.c.job_type).outerjoin(org, org.c.name == bj.c.organization))
+        .where(bj.c.name == sa.bindparam("job_name"))
     )
-    .select_from(
-        _bj.outerjoin(_jt, _jt.c.name == _bj.c.job_type).outerjoin(_org, _org.c.name == _bj.c.organization)
-    )
-    .where(_bj.c.name == sa.bindparam("job_name"))
-)
 
 
 def resolve_handler(dotted_path: str) -> Callable[[JobContext], Any]:

@@ -1,16 +1,16 @@
 """What a handler's exception means for its job: error classes, classification, and backoff.
 
 Handlers raise TransientError for "try again later" and PermanentError for "retrying cannot help".
-Anything else is classified by `CLASSIFICATION`, checked in order (first match wins); an exception
+Anything else is classified by `classification()`, checked in order (first match wins); an exception
 no entry matches is treated as transient, because a retry that fails again costs less than a job
 dropped for an error nobody anticipated.
 """
 
 from __future__ import annotations
 
-import importlib
 import random
 import socket
+import sys
 from datetime import timedelta
 from enum import Enum
 
@@ -33,45 +33,41 @@ class ErrorType(str, Enum):
     TIMEOUT = "Timeout"
 
 
-def _redis_and_db_connection_errors() -> tuple[type[BaseException], ...]:
-    found: list[type[BaseException]] = []
-    try:
-        import redis.exceptions
-
-        found += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
-    except ImportError:  # pragma: no cover - redis is a base dependency
-        pass
-    try:
-        import sqlalchemy.exc
-
-        found += [sqlalchemy.exc.OperationalError, sqlalchemy.exc.DisconnectionError]
-    except ImportError:  # pragma: no cover
-        pass
-    for driver in ("pymysql.err", "MySQLdb"):  # Frappe's MariaDB driver; the standalone C driver
-        try:
-            module = importlib.import_module(driver)
-        except ImportError:
-            continue
-        found += [module.OperationalError, module.InterfaceError]
-    return tuple(found)
-
-
-CLASSIFICATION: tuple[tuple[tuple[type[BaseException], ...], ErrorType], ...] = (
-    ((TransientError,), ErrorType.TRANSIENT),
-    ((PermanentError,), ErrorType.PERMANENT),
-    (
-        (ConnectionError, TimeoutError, socket.timeout, socket.gaierror) + _redis_and_db_connection_errors(),
-        ErrorType.TRANSIENT,
-    ),
-    (
-        (ValueError, TypeError, KeyError, LookupError, AttributeError, PermissionError, NotImplementedError),
-        ErrorType.PERMANENT,
-    ),
+# Connection errors of the Redis client and the database layers, by module. Only modules this process
+# has loaded are consulted: an exception of a module never imported cannot reach `classify`, and
+# importing SQLAlchemy or a second MariaDB driver only to compare would cost a cold Frappe work horse
+# tens of milliseconds (bench/cold_start.py).
+_CONNECTION_ERRORS_BY_MODULE = (
+    ("redis.exceptions", ("ConnectionError", "TimeoutError")),
+    ("sqlalchemy.exc", ("OperationalError", "DisconnectionError")),
+    ("pymysql.err", ("OperationalError", "InterfaceError")),  # Frappe's MariaDB driver
+    ("MySQLdb", ("OperationalError", "InterfaceError")),  # the standalone C driver
 )
 
 
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = [ConnectionError, TimeoutError, socket.timeout, socket.gaierror]
+    for module_name, class_names in _CONNECTION_ERRORS_BY_MODULE:
+        module = sys.modules.get(module_name)
+        found += [getattr(module, name) for name in class_names if hasattr(module, name)]
+    return tuple(found)
+
+
+def classification() -> tuple[tuple[tuple[type[BaseException], ...], ErrorType], ...]:
+    """The table `classify` checks in order (first match wins)."""
+    return (
+        ((TransientError,), ErrorType.TRANSIENT),
+        ((PermanentError,), ErrorType.PERMANENT),
+        (_connection_errors(), ErrorType.TRANSIENT),
+        (
+            (ValueError, TypeError, KeyError, LookupError, AttributeError, PermissionError, NotImplementedError),
+            ErrorType.PERMANENT,
+        ),
+    )
+
+
 def classify(exc: BaseException) -> ErrorType:
-    for classes, error_type in CLASSIFICATION:
+    for classes, error_type in classification():
         if isinstance(exc, classes):
             return error_type
     return ErrorType.TRANSIENT

@@ -10,24 +10,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
-from . import schema
 from .errors import InvalidTransitionError
 from .events import publish_status_changed
 from .runtime import Runtime
+from .statements import statement
 from .status import TERMINAL, JobStatus, can_transition
 
 # Statuses whose event carries the job's error message (elsewhere it would be a stale one).
 _REPORTS_ERROR = frozenset({JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.DEAD_LETTER, JobStatus.CANCELED})
 
-_INSERT_LOG = sa.insert(schema.job_execution_log)
-_bj = schema.background_job
+
+@statement
+def _INSERT_LOG(sa, t):
+    return sa.insert(t.job_execution_log)
+
+
 # Compare-and-set on the status the caller saw; the SET columns come from the parameters.
-_SET_IF_STATUS = sa.update(_bj).where(
-    _bj.c.name == sa.bindparam("where_name"), _bj.c.status == sa.bindparam("where_status")
-)
-_SET_IF_STATUS_AND_ATTEMPT = _SET_IF_STATUS.where(_bj.c.attempt == sa.bindparam("where_attempt"))
+@statement
+def _SET_IF_STATUS(sa, t):
+    bj = t.background_job
+    return sa.update(bj).where(bj.c.name == sa.bindparam("where_name"), bj.c.status == sa.bindparam("where_status"))
+
+
+@statement
+def _SET_IF_STATUS_AND_ATTEMPT(sa, t):
+    return _SET_IF_STATUS.build().where(t.background_job.c.attempt == sa.bindparam("where_attempt"))
 
 
 def _log_entry(

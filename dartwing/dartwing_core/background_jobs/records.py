@@ -5,21 +5,34 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlalchemy as sa
-
-from . import schema
 from .runtime import Runtime
+from .statements import statement
 from .status import JobStatus
 
-_bj, _jt = schema.background_job, schema.job_type
-_JOB = sa.select(_bj).where(_bj.c.name == sa.bindparam("job_name"))
-_JOB_FOR_UPDATE = _JOB.with_for_update()
-_JOB_TYPE = sa.select(_jt).where(_jt.c.name == sa.bindparam("job_type"))
-_UPDATE_OWN_ATTEMPT = sa.update(_bj).where(
-    _bj.c.name == sa.bindparam("where_name"),
-    _bj.c.attempt == sa.bindparam("where_attempt"),
-    _bj.c.status == JobStatus.RUNNING.value,
-)
+
+@statement
+def _JOB(sa, t):
+    return sa.select(t.background_job).where(t.background_job.c.name == sa.bindparam("job_name"))
+
+
+@statement
+def _JOB_FOR_UPDATE(sa, t):
+    return _JOB.build().with_for_update()
+
+
+@statement
+def _JOB_TYPE(sa, t):
+    return sa.select(t.job_type).where(t.job_type.c.name == sa.bindparam("job_type"))
+
+
+@statement
+def _UPDATE_OWN_ATTEMPT(sa, t):
+    bj = t.background_job
+    return sa.update(bj).where(
+        bj.c.name == sa.bindparam("where_name"),
+        bj.c.attempt == sa.bindparam("where_attempt"),
+        bj.c.status == JobStatus.RUNNING.value,
+    )
 
 
 class JobRecord(dict):

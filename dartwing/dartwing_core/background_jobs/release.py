@@ -11,29 +11,75 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-
-from . import schema
 from .queueing import mark_queued, queue_for
 from .records import JobRecord, fetch_job
 from .runtime import Runtime
+from .statements import statement
 from .status import JobStatus
 
 _IN_FLIGHT = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 _PARENT_GONE = (JobStatus.DEAD_LETTER, JobStatus.CANCELED)
 _PARENT_GONE_VALUES = frozenset(status.value for status in _PARENT_GONE)
+# Waiting jobs one freed slot may release at most, oldest first; the minute sweep takes the rest.
+_RELEASE_BATCH = 100
 
-_bj, _org, _jt = schema.background_job, schema.organization, schema.job_type
-_CAPS = (
-    sa.select(_org.c.max_concurrent_jobs, _jt.c.max_concurrent_per_org, _jt.c.queue)
-    .select_from(_org.join(_jt, sa.true()))
-    .where(_org.c.name == sa.bindparam("organization"), _jt.c.name == sa.bindparam("job_type"))
-)
-_STATUS = sa.select(_bj.c.status).where(_bj.c.name == sa.bindparam("job_name"))
+@statement
+def _CAPS(sa, t):
+    org, jt = t.organization, t.job_type
+    return (
+        sa.select(org.c.max_concurrent_jobs, jt.c.max_concurrent_per_org, jt.c.queue)
+        .select_from(org.join(jt, sa.true()))
+        .where(org.c.name == sa.bindparam("organization"), jt.c.name == sa.bindparam("job_type"))
+    )
+
+
+@statement
+def _STATUS(sa, t):
+    return sa.select(t.background_job.c.status).where(t.background_job.c.name == sa.bindparam("job_name"))
+
+
 # Names only: most jobs have no children, and a one-column result is cheap to read and parse.
-_PENDING_CHILDREN = sa.select(_bj.c.name).where(
-    _bj.c.depends_on == sa.bindparam("parent"), _bj.c.status == JobStatus.PENDING.value
-)
+@statement
+def _PENDING_CHILDREN(sa, t):
+    bj = t.background_job
+    return sa.select(bj.c.name).where(bj.c.depends_on == sa.bindparam("parent"), bj.c.status == JobStatus.PENDING.value)
+
+
+@statement
+def _IN_FLIGHT_IN_ORG(sa, t):
+    bj = t.background_job
+    return (
+        sa.select(sa.func.count())
+        .select_from(bj)
+        # literals, not an expanding IN: the text is compiled before the organization is known
+        .where(
+            bj.c.organization == sa.bindparam("organization"),
+            bj.c.status.in_([sa.literal(status) for status in _IN_FLIGHT]),
+        )
+    )
+
+
+@statement
+def _IN_FLIGHT_OF_TYPE(sa, t):
+    return _IN_FLIGHT_IN_ORG.build().where(t.background_job.c.job_type == sa.bindparam("job_type"))
+
+
+# Taken before counting, so two releases in one organization cannot both take its last slot.
+@statement
+def _LOCK_ORGANIZATION(sa, t):
+    org = t.organization
+    return sa.select(org.c.name).where(org.c.name == sa.bindparam("organization")).with_for_update()
+
+
+@statement
+def _WAITING_IN_ORG(sa, t):
+    bj = t.background_job
+    return (
+        sa.select(bj)
+        .where(bj.c.organization == sa.bindparam("organization"), bj.c.status == JobStatus.PENDING.value)
+        .order_by(bj.c.creation, bj.c.name)
+        .limit(_RELEASE_BATCH)
+    )
 
 
 def _caps(rt: Runtime, job: dict[str, Any]) -> tuple[int, int, str | None]:
@@ -45,23 +91,15 @@ def _caps(rt: Runtime, job: dict[str, Any]) -> tuple[int, int, str | None]:
 
 
 def _in_flight(rt: Runtime, organization: str, job_type: str | None = None) -> int:
-    bj = schema.background_job
-    stmt = (
-        sa.select(sa.func.count())
-        .select_from(bj)
-        .where(bj.c.organization == organization, bj.c.status.in_(_IN_FLIGHT))
-    )
-    if job_type is not None:
-        stmt = stmt.where(bj.c.job_type == job_type)
-    return int(rt.execute(stmt).scalar())
+    if job_type is None:
+        return int(rt.execute(_IN_FLIGHT_IN_ORG, {"organization": organization}).scalar())
+    return int(rt.execute(_IN_FLIGHT_OF_TYPE, {"organization": organization, "job_type": job_type}).scalar())
 
 
 def _under_caps(rt: Runtime, job: dict[str, Any], org_cap: int, type_cap: int) -> bool:
     if not org_cap and not type_cap:
         return True
-    # Serialise releases per organization so two of them cannot both take the last slot.
-    org = schema.organization
-    rt.execute(sa.select(org.c.name).where(org.c.name == job["organization"]).with_for_update())
+    rt.execute(_LOCK_ORGANIZATION, {"organization": job["organization"]})
     if org_cap and _in_flight(rt, job["organization"]) >= org_cap:
         return False
     return not (type_cap and _in_flight(rt, job["organization"], job["job_type"]) >= type_cap)
@@ -109,15 +147,9 @@ def release_or_settle(rt: Runtime, job: dict[str, Any], *, message: str | None =
     return _queue_under_caps(rt, job, message)
 
 
-def release_waiting(rt: Runtime, organization: str, *, limit: int = 100) -> int:
+def release_waiting(rt: Runtime, organization: str) -> int:
     """Queue an organization's waiting Pending jobs, oldest first, while its caps allow."""
-    bj = schema.background_job
-    rows = rt.execute(
-        sa.select(bj)
-        .where(bj.c.organization == organization, bj.c.status == JobStatus.PENDING.value)
-        .order_by(bj.c.creation, bj.c.name)
-        .limit(limit)
-    ).rows
+    rows = rt.execute(_WAITING_IN_ORG, {"organization": organization}).rows
     return sum(try_release(rt, JobRecord(row), message="Slot free") for row in rows)
 
 

@@ -16,9 +16,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
-from . import schema, tenancy
+from . import tenancy
 from .errors import DuplicateJobError, InvalidInputError, NotPermittedError
 from .hashing import canonical_json, parameters_hash
 from .lifecycle import record_submit
@@ -26,6 +24,7 @@ from .queueing import queue_for, queued_values, send_after_commit
 from .records import JobRecord, fetch_job
 from .release import queues_at_submit, release_or_settle
 from .runtime import Runtime, get_runtime
+from .statements import statement
 from .status import TERMINAL, JobStatus, parse_priority
 
 JOB_NAMING_SERIES = "JOB-.YYYY.-.#####"
@@ -34,28 +33,56 @@ MAX_TIMEOUT_SECONDS = 24 * 3600
 MAX_RETRIES_LIMIT = 25
 _DEDUP_ATTEMPTS = 3
 
-_INSERT_JOB = sa.insert(schema.background_job)
-_jt, _org = schema.job_type, schema.organization
+@statement
+def _INSERT_JOB(sa, t):
+    return sa.insert(t.background_job)
+
+
 # Submit's one read for validation: the Job Type's settings, the organization (NULLs if it does not
 # exist, joined on the parameter) and whether the user is an active member of it.
-_JOB_TYPE_AND_ORGANIZATION = (
-    sa.select(
-        _jt.c.is_enabled,
-        _jt.c.requires_role,
-        _jt.c.default_priority,
-        _jt.c.default_timeout,
-        _jt.c.max_retries,
-        _jt.c.deduplication_window,
-        _jt.c.max_concurrent_per_org,
-        _jt.c.queue,
-        _org.c.name.label("organization_found"),
-        _org.c.status.label("organization_status"),
-        _org.c.max_concurrent_jobs,
-        tenancy.membership_of(sa.bindparam("user"), _org.c.name).exists().label("is_member"),
+@statement
+def _JOB_TYPE_AND_ORGANIZATION(sa, t):
+    jt, org = t.job_type, t.organization
+    return (
+        sa.select(
+            jt.c.is_enabled,
+            jt.c.requires_role,
+            jt.c.default_priority,
+            jt.c.default_timeout,
+            jt.c.max_retries,
+            jt.c.deduplication_window,
+            jt.c.max_concurrent_per_org,
+            jt.c.queue,
+            org.c.name.label("organization_found"),
+            org.c.status.label("organization_status"),
+            org.c.max_concurrent_jobs,
+            tenancy.membership_of(sa.bindparam("user"), org.c.name).exists().label("is_member"),
+        )
+        .select_from(jt.outerjoin(org, org.c.name == sa.bindparam("organization")))
+        .where(jt.c.name == sa.bindparam("job_type"))
     )
-    .select_from(_jt.outerjoin(_org, _org.c.name == sa.bindparam("organization")))
-    .where(_jt.c.name == sa.bindparam("job_type"))
-)
+
+
+# A locking read sees the latest committed holder of a dedup slot, whatever the isolation level.
+@statement
+def _DEDUP_HOLDER(sa, t):
+    bj = t.background_job
+    return (
+        sa.select(bj.c.name, bj.c.status, bj.c.creation)
+        .where(bj.c.job_hash == sa.bindparam("job_hash"))
+        .with_for_update()
+    )
+
+
+# Frees a slot its holder has left (terminal, or past the window): a compare-and-set on the hash.
+@statement
+def _FREE_DEDUP_SLOT(sa, t):
+    bj = t.background_job
+    return (
+        sa.update(bj)
+        .where(bj.c.name == sa.bindparam("holder"), bj.c.job_hash == sa.bindparam("held_hash"))
+        .values(job_hash=None)
+    )
 
 
 def submit_job(
@@ -222,7 +249,6 @@ def _valid_parent(rt: Runtime, depends_on: Any, organization: str) -> JobRecord 
 
 def _insert_deduplicated(rt: Runtime, row: dict[str, Any], window_seconds: int) -> None:
     """Insert `row`; if its job_hash is held, free a stale holder or raise DuplicateJobError."""
-    bj = schema.background_job
     if not row["job_hash"]:
         # No dedup slot to contend for (window 0): nothing to recover from, so no savepoint.
         rt.execute(_INSERT_JOB, row)
@@ -236,22 +262,13 @@ def _insert_deduplicated(rt: Runtime, row: dict[str, Any], window_seconds: int) 
         except Exception as exc:
             if not rt.is_unique_violation(exc):
                 raise
-        # A locking read sees the latest committed holder, whatever the isolation level.
-        holder = rt.execute(
-            sa.select(bj.c.name, bj.c.status, bj.c.creation)
-            .where(bj.c.job_hash == row["job_hash"])
-            .with_for_update()
-        ).first()
+        holder = rt.execute(_DEDUP_HOLDER, {"job_hash": row["job_hash"]}).first()
         if holder is None:
             continue  # the holder went away between our insert and this read: try again
         expired = holder["creation"] < row["creation"] - timedelta(seconds=window_seconds)
         if JobStatus(holder["status"]) not in TERMINAL and not expired:
             raise DuplicateJobError(holder["name"], holder["status"])
-        rt.execute(
-            sa.update(bj)
-            .where(bj.c.name == holder["name"], bj.c.job_hash == row["job_hash"])
-            .values(job_hash=None)
-        )
+        rt.execute(_FREE_DEDUP_SLOT, {"holder": holder["name"], "held_hash": row["job_hash"]})
     # Every round was lost to a concurrent identical submit: it holds the slot now.
     if holder is None:
         raise DuplicateJobError("(a concurrent submit)", JobStatus.PENDING.value)

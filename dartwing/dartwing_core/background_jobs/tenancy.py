@@ -6,13 +6,14 @@ Frappe's Administrator, System Manager and Job Administrator — see every organ
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
-from . import schema
 from .errors import NotPermittedError
 from .runtime import Runtime
+from .statements import statement
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 ADMIN_USER = "Administrator"
 ADMIN_ROLES = frozenset({"System Manager", "Job Administrator"})
@@ -24,6 +25,10 @@ def is_admin(rt: Runtime, user: str) -> bool:
 
 
 def _memberships(user: str | sa.BindParameter) -> sa.Select:
+    import sqlalchemy as sa
+
+    from . import schema
+
     om, person = schema.org_member, schema.person
     return (
         sa.select(om.c.organization)
@@ -32,18 +37,27 @@ def _memberships(user: str | sa.BindParameter) -> sa.Select:
     )
 
 
+@statement
+def _MEMBER_ORGANIZATIONS(sa, t):
+    return _memberships(sa.bindparam("user")).distinct()
+
+
 def member_organizations(rt: Runtime, user: str) -> list[str]:
     """Organizations where `user` is an active member (for admins too: membership, not visibility)."""
-    return sorted({row["organization"] for row in rt.execute(_memberships(user).distinct())})
+    return sorted({row["organization"] for row in rt.execute(_MEMBER_ORGANIZATIONS, {"user": user})})
 
 
 def membership_of(user: str | sa.BindParameter, organization: Any) -> sa.Select:
     """The active membership row of `user` in `organization`, if any (a caller may embed it as
     `.exists()` in a read of its own and pass the answer to `require_access`)."""
+    from . import schema
+
     return _memberships(user).where(schema.org_member.c.organization == organization)
 
 
-_IS_MEMBER = membership_of(sa.bindparam("user"), sa.bindparam("organization")).limit(1)
+@statement
+def _IS_MEMBER(sa, t):
+    return membership_of(sa.bindparam("user"), sa.bindparam("organization")).limit(1)
 
 
 def is_member(rt: Runtime, user: str, organization: str) -> bool:

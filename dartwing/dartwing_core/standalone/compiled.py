@@ -3,8 +3,8 @@
 Why: SQLAlchemy's per-execution work (cache key, execution context, result object) costs about 60 µs
 of CPU per statement, over half of a simple statement's client cost and about 0.7 ms per job, which
 the 2-core throughput benchmark pays directly (issue 7). The text and values come from
-`sql.to_mariadb`, compiled once per statement, which is what the Frappe runtime hands to
-`frappe.db.sql`: both hosts run the same SQL.
+`sql.precompiled` or `sql.to_mariadb` (compiled once per statement), which is what the Frappe
+runtime hands to `frappe.db.sql`: both hosts run the same SQL.
 
 The statement still runs in the runtime's SQLAlchemy connection and transaction (so savepoints and
 statements built per call mix freely with it), and a failure is raised the way SQLAlchemy raises it:
@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dartwing.dartwing_core.background_jobs.runtime import ExecResult
-from dartwing.dartwing_core.background_jobs.sql import to_mariadb
+from dartwing.dartwing_core.background_jobs.sql import precompiled, to_mariadb
 
 DRIVERS = frozenset({"mysqldb", "pymysql"})
 
@@ -43,10 +43,10 @@ def execute(
         connection.begin()  # no round trip: the driver opens the transaction with the statement
     many = isinstance(params, list)
     if many:
-        texts_and_values = [to_mariadb(statement, one) for one in params]
+        texts_and_values = [precompiled(statement, one) or to_mariadb(statement, one) for one in params]
         text, values = texts_and_values[0][0], [one_values for _, one_values in texts_and_values]
     else:
-        text, values = to_mariadb(statement, params)
+        text, values = precompiled(statement, params) or to_mariadb(statement, params)
     cursor = connection.connection.cursor()
     try:
         if many:

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB, pending_among
 from dartwing.dartwing_core.background_jobs.runtime import ExecResult, Params
+from dartwing.dartwing_core.background_jobs.statements import built
 from dartwing.dartwing_core.background_jobs.status import PRIORITY_ORDER, Priority
 
 from . import compiled, database, naming, tables
@@ -105,7 +106,7 @@ class StandaloneRuntime:
     def _execute(self, statement: Any, params: Params) -> ExecResult:
         if params is not None and self._runs_compiled:  # a prebuilt hot-path statement
             return compiled.execute(self._connection(), statement, params)
-        result = self._connection().execute(statement, params)
+        result = self._connection().execute(built(statement), params)
         rows = [dict(row) for row in result.mappings()] if result.returns_rows else []
         return ExecResult(rows=rows, rowcount=result.rowcount)
 
