@@ -117,6 +117,22 @@ def site(contract_site, redis_server) -> Iterator[ContractSite]:
     frappe.destroy()
 
 
+def add_job_type(name: str, handler: str) -> None:
+    """A Job Type for one of the contract tests' own handlers (frappe_contract.handlers), committed."""
+    frappe.get_doc(
+        {
+            "doctype": "Job Type",
+            "type_name": name,
+            "display_name": name,
+            "handler_method": handler,
+            "deduplication_window": 0,
+            "max_retries": 0,
+            "is_enabled": 1,
+        }
+    ).insert(ignore_permissions=True)
+    frappe.db.commit()
+
+
 def rq_messages(redis_server, queue: str = "default") -> list[str]:
     """The RQ job ids waiting on one of the bench's queues."""
     conn = redis.Redis.from_url(redis_server.url)

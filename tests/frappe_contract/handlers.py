@@ -3,6 +3,7 @@
 import frappe
 
 from dartwing.dartwing_core.background_jobs import PermanentError
+from dartwing.dartwing_core.background_jobs.runtime import get_runtime
 
 MARKER_ORGANIZATION = "Org A"
 
@@ -19,3 +20,11 @@ def write_progress_then_succeed(context):
     frappe.db.sql("update `tabOrganization` set max_concurrent_jobs=43 where name=%s", (MARKER_ORGANIZATION,))
     context.update_progress(50, "half way")
     return {"ok": True}
+
+
+def cancel_self_at_checkpoint(context):
+    """Requests its own cancel (as an operator would, committed on a connection of its own), then
+    reaches a checkpoint."""
+    with get_runtime().own_transaction():
+        frappe.db.sql("update `tabBackground Job` set cancel_requested=1 where name=%s", (context.job_name,))
+    context.check_cancel()

@@ -20,7 +20,7 @@ from dartwing.dartwing_core.background_jobs.metrics import get_job_metrics
 from dartwing.dartwing_core.background_jobs.operations import cancel_job, delete_job, retry_job
 from dartwing.dartwing_core.frappe_runtime import FrappeRuntime
 
-from .conftest import ORG_A, rq_messages
+from .conftest import ORG_A, add_job_type, rq_messages
 
 
 def _status(name: str) -> str | None:
@@ -158,23 +158,8 @@ def test_a_canceled_job_loses_its_rq_message_only_after_the_commit(site, redis_s
     assert message not in rq_messages(redis_server)
 
 
-def _job_type(name: str, handler: str) -> None:
-    frappe.get_doc(
-        {
-            "doctype": "Job Type",
-            "type_name": name,
-            "display_name": name,
-            "handler_method": handler,
-            "deduplication_window": 0,
-            "max_retries": 0,
-            "is_enabled": 1,
-        }
-    ).insert(ignore_permissions=True)
-    frappe.db.commit()
-
-
 def test_a_failing_handlers_writes_are_rolled_back_though_it_reported_progress(site):
-    _job_type("write_then_fail", "frappe_contract.handlers.write_progress_then_fail")
+    add_job_type("write_then_fail", "frappe_contract.handlers.write_progress_then_fail")
     job = submit_job("write_then_fail", ORG_A, {})
     frappe.db.commit()
     run_job(job.name, 0)  # as execute_job calls it in a worker
@@ -186,7 +171,7 @@ def test_a_failing_handlers_writes_are_rolled_back_though_it_reported_progress(s
 
 
 def test_a_succeeding_handlers_writes_commit_with_its_outcome(site):
-    _job_type("write_then_succeed", "frappe_contract.handlers.write_progress_then_succeed")
+    add_job_type("write_then_succeed", "frappe_contract.handlers.write_progress_then_succeed")
     job = submit_job("write_then_succeed", ORG_A, {})
     frappe.db.commit()
     run_job(job.name, 0)
@@ -228,14 +213,3 @@ def test_the_runtimes_clock_is_frappes_without_loading_system_settings(site):
     ours = FrappeRuntime().now()
     assert not hasattr(frappe.local, "system_settings")  # no document loaded for the time zone
     assert abs(now_datetime() - ours) < timedelta(seconds=1)  # v15's answer: the site's zone, naive
-
-
-def test_the_hot_statements_compile_without_a_database():
-    from dartwing.dartwing_core.background_jobs import sql
-    from dartwing.dartwing_core.frappe_runtime import compile_hot_statements
-
-    sql._COMPILED.clear()
-    compile_hot_statements()
-    compiled = {str(c).split()[0].upper() for c in sql._COMPILED.values()}
-    # the claim read, the claim and finish UPDATEs, their log INSERTs and the finish's children read
-    assert len(sql._COMPILED) >= 5 and {"SELECT", "UPDATE", "INSERT"} <= compiled

@@ -1,8 +1,98 @@
 """Generated: do not edit. Rewrite with `DARTWING_WRITE_PRECOMPILED=1` and the contract test
-tests/frappe_contract/test_precompiled_sql.py, which also checks in CI that every entry is what
-sql.to_mariadb compiles today and that the Frappe runtime's job and submit paths find all they run.
+tests/frappe_contract/test_precompiled_sql.py, which also checks in CI that the entries are exactly
+what the Frappe runtime's job and submit paths run; tests/test_precompiled_sql.py checks that each
+is what sql.to_mariadb compiles today.
 
 (statement key, sorted parameter names) -> (MariaDB text, fixed values the text binds).
 """
 
-STATEMENTS: dict[tuple[str, tuple[str, ...]], tuple[str, dict]] = {}
+STATEMENTS: dict[tuple[str, tuple[str, ...]], tuple[str, dict]] = {
+    ('context._CANCEL_REQUESTED', ('job_name',)): (
+        'SELECT `tabBackground Job`.cancel_requested \nFROM `tabBackground Job` \nWHERE `tabBackground Job`.name = %(job_name)s',
+        {},
+    ),
+    ('context._LEASE', ('job_name',)): (
+        'SELECT `tabBackground Job`.status, `tabBackground Job`.attempt, `tabBackground Job`.cancel_requested \nFROM `tabBackground Job` \nWHERE `tabBackground Job`.name = %(job_name)s',
+        {},
+    ),
+    ('execution._CLAIM_READ', ('job_name',)): (
+        'SELECT `tabBackground Job`.name, `tabBackground Job`.job_type, `tabBackground Job`.organization, `tabBackground Job`.owner, `tabBackground Job`.status, `tabBackground Job`.priority, `tabBackground Job`.parameters, `tabBackground Job`.attempt, `tabBackground Job`.retry_count, `tabBackground Job`.max_retries, `tabBackground Job`.timeout, `tabBackground Job`.depends_on, `tabBackground Job`.worker, `tabBackground Job`.output_reference, `tabBackground Job`.error_message, `tabJob Type`.handler_method, `tabOrganization`.max_concurrent_jobs, `tabJob Type`.max_concurrent_per_org \nFROM `tabBackground Job` LEFT OUTER JOIN `tabJob Type` ON `tabJob Type`.name = `tabBackground Job`.job_type LEFT OUTER JOIN `tabOrganization` ON `tabOrganization`.name = `tabBackground Job`.organization \nWHERE `tabBackground Job`.name = %(job_name)s',
+        {},
+    ),
+    ('lifecycle._INSERT_LOG', ('attempt', 'background_job', 'creation', 'duration_ms', 'error_type', 'from_status', 'message', 'modified', 'modified_by', 'name', 'organization', 'owner', 'timestamp', 'to_status', 'worker')): (
+        'INSERT INTO `tabJob Execution Log` (name, creation, modified, modified_by, owner, background_job, organization, from_status, to_status, attempt, timestamp, duration_ms, worker, error_type, message) VALUES (%(name)s, %(creation)s, %(modified)s, %(modified_by)s, %(owner)s, %(background_job)s, %(organization)s, %(from_status)s, %(to_status)s, %(attempt)s, %(timestamp)s, %(duration_ms)s, %(worker)s, %(error_type)s, %(message)s)',
+        {},
+    ),
+    ('lifecycle._SET_IF_STATUS', ('modified', 'modified_by', 'next_retry_at', 'queued_at', 'rq_job_id', 'status', 'where_name', 'where_status', 'worker')): (
+        'UPDATE `tabBackground Job` SET modified=%(modified)s, modified_by=%(modified_by)s, status=%(status)s, next_retry_at=%(next_retry_at)s, queued_at=%(queued_at)s, worker=%(worker)s, rq_job_id=%(rq_job_id)s WHERE `tabBackground Job`.name = %(where_name)s AND `tabBackground Job`.status = %(where_status)s',
+        {},
+    ),
+    ('lifecycle._SET_IF_STATUS_AND_ATTEMPT', ('attempt', 'cancel_requested', 'completed_at', 'heartbeat_at', 'modified', 'modified_by', 'started_at', 'status', 'where_attempt', 'where_name', 'where_status', 'worker')): (
+        'UPDATE `tabBackground Job` SET modified=%(modified)s, modified_by=%(modified_by)s, status=%(status)s, cancel_requested=%(cancel_requested)s, attempt=%(attempt)s, started_at=%(started_at)s, completed_at=%(completed_at)s, heartbeat_at=%(heartbeat_at)s, worker=%(worker)s WHERE `tabBackground Job`.name = %(where_name)s AND `tabBackground Job`.status = %(where_status)s AND `tabBackground Job`.attempt = %(where_attempt)s',
+        {},
+    ),
+    ('lifecycle._SET_IF_STATUS_AND_ATTEMPT', ('completed_at', 'error_message', 'error_type', 'job_hash', 'modified', 'modified_by', 'next_retry_at', 'output_reference', 'progress', 'result', 'status', 'traceback', 'where_attempt', 'where_name', 'where_status')): (
+        'UPDATE `tabBackground Job` SET modified=%(modified)s, modified_by=%(modified_by)s, status=%(status)s, progress=%(progress)s, output_reference=%(output_reference)s, result=%(result)s, error_type=%(error_type)s, error_message=%(error_message)s, traceback=%(traceback)s, next_retry_at=%(next_retry_at)s, completed_at=%(completed_at)s, job_hash=%(job_hash)s WHERE `tabBackground Job`.name = %(where_name)s AND `tabBackground Job`.status = %(where_status)s AND `tabBackground Job`.attempt = %(where_attempt)s',
+        {},
+    ),
+    ('lifecycle._SET_IF_STATUS_AND_ATTEMPT', ('completed_at', 'job_hash', 'modified', 'modified_by', 'status', 'where_attempt', 'where_name', 'where_status')): (
+        'UPDATE `tabBackground Job` SET modified=%(modified)s, modified_by=%(modified_by)s, status=%(status)s, completed_at=%(completed_at)s, job_hash=%(job_hash)s WHERE `tabBackground Job`.name = %(where_name)s AND `tabBackground Job`.status = %(where_status)s AND `tabBackground Job`.attempt = %(where_attempt)s',
+        {},
+    ),
+    ('lifecycle._SET_IF_STATUS_AND_ATTEMPT', ('error_message', 'error_type', 'modified', 'modified_by', 'next_retry_at', 'retry_count', 'status', 'traceback', 'where_attempt', 'where_name', 'where_status')): (
+        'UPDATE `tabBackground Job` SET modified=%(modified)s, modified_by=%(modified_by)s, status=%(status)s, error_type=%(error_type)s, error_message=%(error_message)s, traceback=%(traceback)s, retry_count=%(retry_count)s, next_retry_at=%(next_retry_at)s WHERE `tabBackground Job`.name = %(where_name)s AND `tabBackground Job`.status = %(where_status)s AND `tabBackground Job`.attempt = %(where_attempt)s',
+        {},
+    ),
+    ('lifecycle._SET_IF_STATUS_AND_ATTEMPT', ('error_message', 'error_type', 'modified', 'modified_by', 'next_retry_at', 'status', 'traceback', 'where_attempt', 'where_name', 'where_status')): (
+        'UPDATE `tabBackground Job` SET modified=%(modified)s, modified_by=%(modified_by)s, status=%(status)s, error_type=%(error_type)s, error_message=%(error_message)s, traceback=%(traceback)s, next_retry_at=%(next_retry_at)s WHERE `tabBackground Job`.name = %(where_name)s AND `tabBackground Job`.status = %(where_status)s AND `tabBackground Job`.attempt = %(where_attempt)s',
+        {},
+    ),
+    ('records._JOB', ('job_name',)): (
+        'SELECT `tabBackground Job`.name, `tabBackground Job`.creation, `tabBackground Job`.modified, `tabBackground Job`.modified_by, `tabBackground Job`.owner, `tabBackground Job`.docstatus, `tabBackground Job`.idx, `tabBackground Job`.job_type, `tabBackground Job`.organization, `tabBackground Job`.depends_on, `tabBackground Job`.status, `tabBackground Job`.priority, `tabBackground Job`.cancel_requested, `tabBackground Job`.progress, `tabBackground Job`.progress_message, `tabBackground Job`.output_reference, `tabBackground Job`.parameters, `tabBackground Job`.result, `tabBackground Job`.error_type, `tabBackground Job`.error_message, `tabBackground Job`.traceback, `tabBackground Job`.retry_count, `tabBackground Job`.max_retries, `tabBackground Job`.next_retry_at, `tabBackground Job`.timeout, `tabBackground Job`.attempt, `tabBackground Job`.queued_at, `tabBackground Job`.started_at, `tabBackground Job`.completed_at, `tabBackground Job`.heartbeat_at, `tabBackground Job`.worker, `tabBackground Job`.rq_job_id, `tabBackground Job`.parameters_hash, `tabBackground Job`.job_hash, `tabBackground Job`._user_tags, `tabBackground Job`._comments, `tabBackground Job`._assign, `tabBackground Job`._liked_by \nFROM `tabBackground Job` \nWHERE `tabBackground Job`.name = %(job_name)s',
+        {},
+    ),
+    ('records._UPDATE_OWN_ATTEMPT', ('heartbeat_at', 'modified', 'progress', 'progress_message', 'where_attempt', 'where_name')): (
+        'UPDATE `tabBackground Job` SET modified=%(modified)s, progress=%(progress)s, progress_message=%(progress_message)s, heartbeat_at=%(heartbeat_at)s WHERE `tabBackground Job`.name = %(where_name)s AND `tabBackground Job`.attempt = %(where_attempt)s AND `tabBackground Job`.status = %(status_1)s',
+        {'status_1': 'Running'},
+    ),
+    ('release._CAPS', ('job_type', 'organization')): (
+        'SELECT `tabOrganization`.max_concurrent_jobs, `tabJob Type`.max_concurrent_per_org, `tabJob Type`.queue \nFROM `tabOrganization` INNER JOIN `tabJob Type` ON true = 1 \nWHERE `tabOrganization`.name = %(organization)s AND `tabJob Type`.name = %(job_type)s',
+        {},
+    ),
+    ('release._IN_FLIGHT_IN_ORG', ('organization',)): (
+        'SELECT count(*) AS count_1 \nFROM `tabBackground Job` \nWHERE `tabBackground Job`.organization = %(organization)s AND `tabBackground Job`.status IN (%(param_1)s, %(param_2)s)',
+        {'param_1': 'Queued', 'param_2': 'Running'},
+    ),
+    ('release._LOCK_ORGANIZATION', ('organization',)): (
+        'SELECT `tabOrganization`.name \nFROM `tabOrganization` \nWHERE `tabOrganization`.name = %(organization)s FOR UPDATE',
+        {},
+    ),
+    ('release._PENDING_CHILDREN', ('parent',)): (
+        'SELECT `tabBackground Job`.name \nFROM `tabBackground Job` \nWHERE `tabBackground Job`.depends_on = %(parent)s AND `tabBackground Job`.status = %(status_1)s',
+        {'status_1': 'Pending'},
+    ),
+    ('release._STATUS', ('job_name',)): (
+        'SELECT `tabBackground Job`.status \nFROM `tabBackground Job` \nWHERE `tabBackground Job`.name = %(job_name)s',
+        {},
+    ),
+    ('release._WAITING_IN_ORG', ('organization',)): (
+        'SELECT `tabBackground Job`.name, `tabBackground Job`.creation, `tabBackground Job`.modified, `tabBackground Job`.modified_by, `tabBackground Job`.owner, `tabBackground Job`.docstatus, `tabBackground Job`.idx, `tabBackground Job`.job_type, `tabBackground Job`.organization, `tabBackground Job`.depends_on, `tabBackground Job`.status, `tabBackground Job`.priority, `tabBackground Job`.cancel_requested, `tabBackground Job`.progress, `tabBackground Job`.progress_message, `tabBackground Job`.output_reference, `tabBackground Job`.parameters, `tabBackground Job`.result, `tabBackground Job`.error_type, `tabBackground Job`.error_message, `tabBackground Job`.traceback, `tabBackground Job`.retry_count, `tabBackground Job`.max_retries, `tabBackground Job`.next_retry_at, `tabBackground Job`.timeout, `tabBackground Job`.attempt, `tabBackground Job`.queued_at, `tabBackground Job`.started_at, `tabBackground Job`.completed_at, `tabBackground Job`.heartbeat_at, `tabBackground Job`.worker, `tabBackground Job`.rq_job_id, `tabBackground Job`.parameters_hash, `tabBackground Job`.job_hash, `tabBackground Job`._user_tags, `tabBackground Job`._comments, `tabBackground Job`._assign, `tabBackground Job`._liked_by \nFROM `tabBackground Job` \nWHERE `tabBackground Job`.organization = %(organization)s AND `tabBackground Job`.status = %(status_1)s ORDER BY `tabBackground Job`.creation, `tabBackground Job`.name \n LIMIT %(param_1)s',
+        {'status_1': 'Pending', 'param_1': 100},
+    ),
+    ('submission._DEDUP_HOLDER', ('job_hash',)): (
+        'SELECT `tabBackground Job`.name, `tabBackground Job`.status, `tabBackground Job`.creation \nFROM `tabBackground Job` \nWHERE `tabBackground Job`.job_hash = %(job_hash)s FOR UPDATE',
+        {},
+    ),
+    ('submission._INSERT_JOB', ('attempt', 'cancel_requested', 'creation', 'depends_on', 'job_hash', 'job_type', 'max_retries', 'modified', 'modified_by', 'name', 'next_retry_at', 'organization', 'owner', 'parameters', 'parameters_hash', 'priority', 'progress', 'queued_at', 'retry_count', 'rq_job_id', 'status', 'timeout', 'worker')): (
+        'INSERT INTO `tabBackground Job` (name, creation, modified, modified_by, owner, job_type, organization, depends_on, status, priority, cancel_requested, progress, parameters, retry_count, max_retries, next_retry_at, timeout, attempt, queued_at, worker, rq_job_id, parameters_hash, job_hash) VALUES (%(name)s, %(creation)s, %(modified)s, %(modified_by)s, %(owner)s, %(job_type)s, %(organization)s, %(depends_on)s, %(status)s, %(priority)s, %(cancel_requested)s, %(progress)s, %(parameters)s, %(retry_count)s, %(max_retries)s, %(next_retry_at)s, %(timeout)s, %(attempt)s, %(queued_at)s, %(worker)s, %(rq_job_id)s, %(parameters_hash)s, %(job_hash)s)',
+        {},
+    ),
+    ('submission._INSERT_JOB', ('attempt', 'cancel_requested', 'creation', 'depends_on', 'job_hash', 'job_type', 'max_retries', 'modified', 'modified_by', 'name', 'organization', 'owner', 'parameters', 'parameters_hash', 'priority', 'progress', 'retry_count', 'status', 'timeout')): (
+        'INSERT INTO `tabBackground Job` (name, creation, modified, modified_by, owner, job_type, organization, depends_on, status, priority, cancel_requested, progress, parameters, retry_count, max_retries, timeout, attempt, parameters_hash, job_hash) VALUES (%(name)s, %(creation)s, %(modified)s, %(modified_by)s, %(owner)s, %(job_type)s, %(organization)s, %(depends_on)s, %(status)s, %(priority)s, %(cancel_requested)s, %(progress)s, %(parameters)s, %(retry_count)s, %(max_retries)s, %(timeout)s, %(attempt)s, %(parameters_hash)s, %(job_hash)s)',
+        {},
+    ),
+    ('submission._JOB_TYPE_AND_ORGANIZATION', ('job_type', 'organization', 'user')): (
+        'SELECT `tabJob Type`.is_enabled, `tabJob Type`.requires_role, `tabJob Type`.default_priority, `tabJob Type`.default_timeout, `tabJob Type`.max_retries, `tabJob Type`.deduplication_window, `tabJob Type`.max_concurrent_per_org, `tabJob Type`.queue, `tabOrganization`.name AS organization_found, `tabOrganization`.status AS organization_status, `tabOrganization`.max_concurrent_jobs, EXISTS (SELECT `tabOrg Member`.organization \nFROM `tabOrg Member` INNER JOIN `tabPerson` ON `tabPerson`.name = `tabOrg Member`.person \nWHERE `tabPerson`.frappe_user = %(user)s AND `tabOrg Member`.status = %(status_1)s AND `tabOrg Member`.organization = `tabOrganization`.name) AS is_member \nFROM `tabJob Type` LEFT OUTER JOIN `tabOrganization` ON `tabOrganization`.name = %(organization)s \nWHERE `tabJob Type`.name = %(job_type)s',
+        {'status_1': 'Active'},
+    ),
+}
