@@ -7,6 +7,8 @@ from __future__ import annotations
 import frappe
 
 from dartwing.dartwing_core.background_jobs import submit_job
+from dartwing.dartwing_core.background_jobs.overdue import claim_minute_sweep
+from dartwing.dartwing_core.frappe_runtime import FrappeRuntime
 
 from .conftest import ORG_A
 
@@ -36,6 +38,7 @@ def test_a_due_retry_is_requeued_while_a_backlog_drains_with_no_scheduler_at_all
 def test_without_overdue_sweeps_the_retry_waits(site):
     flaky = submit_job("flaky", ORG_A, {"fail_times": 1}, priority="High")
     frappe.db.commit()
+    assert claim_minute_sweep(FrappeRuntime())  # held for the whole run: no worker takes a turn
     proc = site.start_worker(burst=True, extra_env={**FAST, "DARTWING_SWEEP_OVERDUE_SECONDS": "3600"})
     proc.wait(60)
     assert _status(flaky.name) == "Failed"  # the control: nothing else requeues it
