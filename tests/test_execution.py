@@ -173,12 +173,14 @@ def test_forking_worker_runs_jobs_too(rt, workers):
         wait_for(lambda job=job: status_of(rt, job.name) == "Completed", message=f"{job.name} Completed")
 
 
-def _record_compiles(rt, monkeypatch) -> list[str]:
+def _record_compiles(rt, monkeypatch, *, precompiled: bool = False) -> list[str]:
     """The SQL of every statement the runtime compiles from now on, starting from empty caches: on
     MariaDB the engine's own compile cache (sql.to_mariadb), elsewhere SQLAlchemy's (a new engine per
     test), read from each execution's cache miss."""
     compiled: list[str] = []
     if rt._runs_compiled:
+        if not precompiled:
+            monkeypatch.setattr(sql, "STATEMENTS", {})  # no precompiled text: every statement compiles
         monkeypatch.setattr(sql, "_COMPILED", {})
         compile_once = sql._compile
 
@@ -215,6 +217,19 @@ def test_prepared_statements_are_not_compiled_again_by_a_run(rt, monkeypatch, pr
         assert (updates, claim_reads) == ([], [])
     else:  # the control: the same run on empty caches compiles all three
         assert (len(updates), len(claim_reads)) == (2, 1)
+
+
+def test_on_mariadb_a_run_takes_its_statements_precompiled(rt, monkeypatch):
+    """The standalone runtime's MariaDB path runs the same precompiled text as the Frappe runtime
+    (mariadb_statements.py): a run on empty caches compiles none of its claim and finish."""
+    if not rt._runs_compiled:
+        pytest.skip("the precompiled text is MariaDB's")
+    compiled = _record_compiles(rt, monkeypatch, precompiled=True)
+    job = submit_job("echo", ORG_A, {"i": 1})
+    rt.commit()
+    compiled.clear()
+    assert run_job(job.name, 0) == "Completed"
+    assert [text for text in compiled if "Background Job" in text or "Job Execution Log" in text] == []
 
 
 def test_a_forking_worker_starts_when_its_database_is_unreachable(redis_server, tmp_path, caplog):

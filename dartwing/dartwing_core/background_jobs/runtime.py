@@ -1,7 +1,8 @@
 """The Runtime seam: everything the engine needs from its host, and nothing more.
 
 The engine (this package) never imports frappe at module level. It builds SQLAlchemy Core statements
-against `schema` tables and hands them to the runtime, which runs them in the *caller's* transaction:
+against `schema` tables (those of a job's run and a submit as named statements, statements.py, which
+a host may run from precompiled text) and hands them to the runtime, which runs them in the *caller's* transaction:
 inside a bench that is `frappe.db`; standalone it is a SQLAlchemy connection. Side effects that must
 wait for a commit (RQ enqueue, realtime publish) go through `after_commit`, so nothing escapes a
 transaction that rolls back.
@@ -47,11 +48,12 @@ class Runtime(Protocol):
 
     # --- database, in the caller's transaction -------------------------------------------------
     def execute(self, statement: Any, params: Params = None) -> ExecResult:
-        """Run one SQLAlchemy Core statement with bound parameters; never commits.
+        """Run one statement (a SQLAlchemy Core one, or a named `statements.Statement`) with bound
+        parameters; never commits.
 
         `params` fills the statement's `bindparam()`s and, for an INSERT or an UPDATE built without
         `.values()`, names the columns written; a list of dicts runs the statement once per dict.
-        Hot paths use module-level statements this way, so they are compiled once per process.
+        Hot paths use named statements this way, so they are compiled once per process (or never).
         """
 
     def savepoint(self) -> AbstractContextManager[None]:
