@@ -161,8 +161,9 @@ def prepare_statements(rt: Runtime) -> None:
     again, and (standalone) let SQLAlchemy learn the server on its first connection, five more
     queries. On MariaDB that came to 61 ms of worker CPU per job against 34 ms prepared
     (bench/cpu_per_job.py --forking, issue 7). A forking worker calls this before it starts. The
-    UPDATEs match no row, so nothing else is written or published. (The Frappe runtime also runs it
-    on a compile-only runtime whose UPDATEs match, which compiles the rest of the path too.)
+    UPDATEs match no row, so nothing else is written or published. (On MariaDB these statements come
+    precompiled, mariadb_statements.py, so there it saves the server discovery; the Frappe runtime
+    needs neither.)
     """
     try:
         rt.execute(_CLAIM_READ, {"job_name": ""})
