@@ -25,7 +25,7 @@ from dartwing.dartwing_core.background_jobs.tenancy import ACTIVE, ADMIN_ROLES, 
 _READERS = """
 select p.frappe_user from `tabOrg Member` om join `tabPerson` p on p.name = om.person
 where om.organization = %(organization)s and om.status = %(active)s and p.frappe_user is not null
-union
+union all
 select hr.parent from `tabHas Role` hr where hr.parenttype = 'User' and hr.role in %(roles)s
 """
 
