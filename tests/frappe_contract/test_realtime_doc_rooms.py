@@ -15,8 +15,9 @@ import pytest
 from site_server import SiteServer
 
 from dartwing.dartwing_core.background_jobs import submit_job
+from dartwing.dartwing_core.desk_list_updates import readers
 
-from .conftest import ALICE, BOB, OPERATOR, ORG_A
+from .conftest import ALICE, BOB, OPERATOR, ORG_A, ORG_B
 
 JOB_DOCTYPE = "Background Job"
 
@@ -111,3 +112,11 @@ def test_connections_without_valid_credentials_are_refused_and_guests_join_nothi
     guest = node.client(url, _headers(site_server, Cookie="sid=expired"), subscribe)
     guest.wait_for(lambda line: "connected" in line, message="the Guest connection")
     assert _decision(server_out, "refused", f"doc:{JOB_DOCTYPE}/{job.name}", "Guest")["status"] == 403
+
+
+def test_list_update_readers_are_the_active_members_and_the_administrators(site):
+    assert readers(ORG_A) == {ALICE, OPERATOR, "Administrator"}
+    assert readers(ORG_B) == {BOB, OPERATOR, "Administrator"}
+    frappe.db.sql("update `tabOrg Member` set status='Inactive' where organization=%s", (ORG_A,))
+    assert readers(ORG_A) == {OPERATOR, "Administrator"}
+    assert readers("Org C'; drop table `tabUser`; --") == {OPERATOR, "Administrator"}  # a bound value
