@@ -23,9 +23,10 @@
  *   a socket whose membership ended leaves the room and gets an `error` event
  *   {event: "membership_check", room, reason}.
  *
- * The engine publishes `job_progress` and `job_status_changed` to room `org:<organization>` through
- * Frappe's `events` channel; Frappe's server relays them to the room in the site's namespace, so
- * nothing here relays anything: admission to the room is the whole job.
+ * The engine publishes `job_progress` and `job_status_changed` to room `org:<organization>` (and to
+ * `doc:Background Job/<job>`, which Frappe's own `doc_subscribe` handler admits to) through Frappe's
+ * `events` channel; Frappe's server relays them to the room in the site's namespace, so nothing here
+ * relays anything: admission to the room is the whole job.
  *
  * CommonJS, Node 18+ (global fetch), no dependencies.
  */

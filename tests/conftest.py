@@ -32,6 +32,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 # bench/ is not a package; its helpers for processes of the run's own serve the tests too.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from common import OwnRedis, free_port, stop_processes, wait_until  # noqa: E402
+from node_harness import node, node_modules  # noqa: E402, F401 - fixtures for the Socket.IO tests in Node
 
 ORG_A, ORG_B = "Org A", "Org B"
 ALICE, BOB, ADMIN = "alice@a.example", "bob@b.example", "Administrator"

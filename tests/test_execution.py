@@ -40,11 +40,14 @@ class EventRecorder:
         self._thread.join(2)
         self.pubsub.close()
 
-    def for_job(self, name: str, event: str | None = None) -> list[dict]:
+    def for_job(self, name: str, event: str | None = None, room: str = "org:") -> list[dict]:
+        """The job's events in rooms starting with `room` (each event also goes to the job's doc room)."""
         return [
             e
             for e in self.events
-            if e["message"]["job_id"] == name and (event is None or e["event"] == event)
+            if e["message"]["job_id"] == name
+            and (event is None or e["event"] == event)
+            and e["room"].startswith(room)
         ]
 
 
@@ -85,6 +88,11 @@ def test_job_runs_to_completed_with_progress_result_and_events(rt, workers, even
     changes = [e["message"]["to_status"] for e in events.for_job(job.name, "job_status_changed")]
     assert changes == ["Queued", "Running", "Completed"]
     assert all(e["room"] == f"org:{ORG_A}" for e in events.for_job(job.name))
+    in_doc_room = events.for_job(job.name, room="doc:")
+    assert {e["room"] for e in in_doc_room} == {f"doc:Background Job/{job.name}"}
+    assert [(e["event"], e["message"]) for e in in_doc_room] == [
+        (e["event"], e["message"]) for e in events.for_job(job.name)
+    ]
     progress = [e["message"]["progress"] for e in events.for_job(job.name, "job_progress")]
     assert progress == [0, 25, 50, 75, 100]
     completed = events.for_job(job.name, "job_status_changed")[-1]["message"]

@@ -248,6 +248,89 @@ def test_a_member_removed_from_the_organization_stops_receiving_its_events(api, 
     asyncio.run(scenario())
 
 
+JOB_DOCTYPE = "Background Job"
+
+
+async def doc_subscribe(listener: Listener, *args) -> dict:
+    """Frappe v15's call: `doc_subscribe(doctype, docname)` (positional), or one dict."""
+    return await listener.sio.call("doc_subscribe", args, namespace=listener.namespace, timeout=10)
+
+
+@sqlite_only
+def test_doc_subscribe_follows_one_job_as_on_frappe_v15_and_other_tenants_stay_out(api, gateways, workers):
+    url = gateways.start()
+    wrong_document = "only Background Job documents can be subscribed to"
+
+    async def scenario():
+        job_id = await submit(api, steps=4, delay=0.05)
+        left = await submit(api, steps=2, delay=0.01)
+        bobs_job = await submit(api, user=BOB, organization=ORG_B, steps=2, delay=0.01)
+        room = f"doc:{JOB_DOCTYPE}/{job_id}"
+        alice = await Listener(url, headers={"Authorization": api.tokens[ALICE]}, namespace="/dartwing").connect()
+        watcher = await Listener(url, auth={"token": token_of(api, ADMIN)}).connect()
+        bob = await Listener(url, auth={"token": token_of(api, BOB)}).connect()
+
+        assert await doc_subscribe(alice, JOB_DOCTYPE, job_id) == {"room": room, "joined": True, "reason": None}
+        for followed in (job_id, left):
+            assert (await doc_subscribe(watcher, {"doctype": JOB_DOCTYPE, "docname": followed}))["joined"] is True
+        theirs = await doc_subscribe(bob, JOB_DOCTYPE, job_id)  # another tenant's job: as if unknown
+        assert theirs == {"room": room, "joined": False, "reason": f"job {job_id} not found"}
+        unknown = await doc_subscribe(bob, JOB_DOCTYPE, "JOB-2000-99999")
+        assert unknown["joined"] is False and unknown["reason"] == "job JOB-2000-99999 not found"
+        wrongs = ((ORG_A,), ("User", ALICE), (JOB_DOCTYPE, ""), (JOB_DOCTYPE, "x" * 141), ({"docname": job_id},))
+        for wrong in wrongs:
+            assert await doc_subscribe(bob, *wrong) == {"room": None, "joined": False, "reason": wrong_document}
+        assert (await doc_subscribe(bob, JOB_DOCTYPE, bobs_job))["joined"] is True
+        # doc_unsubscribe leaves before the job runs: none of its events reach Alice.
+        assert (await doc_subscribe(alice, JOB_DOCTYPE, left))["joined"] is True
+        assert await alice.sio.call("doc_unsubscribe", (JOB_DOCTYPE, left), namespace="/dartwing") == {
+            "room": f"doc:{JOB_DOCTYPE}/{left}",
+            "joined": False,
+            "reason": None,
+        }
+
+        workers.start()
+        await alice.until_status(job_id, "Completed")
+        await watcher.until_status(job_id, "Completed")
+        await bob.until_status(bobs_job, "Completed")
+        await watcher.until_status(left, "Completed")
+        await asyncio.sleep(0.3)  # anything late for Alice or Bob would have arrived by now
+        assert alice.statuses(job_id) == [("Queued", "Running"), ("Running", "Completed")]  # once each
+        progress = [d["progress"] for d in alice.of("job_progress", job_id)]
+        assert progress[0] == 0 and progress[-1] == 100 and progress == sorted(progress)
+        assert watcher.of("job_progress", job_id) == alice.of("job_progress", job_id)
+        assert {d["job_id"] for _, _, d in alice.events} == {job_id}  # a doc room carries one job's events
+        assert {d["job_id"] for n, _, d in bob.events if n != "error"} == {bobs_job}
+        assert bob.of("error") == [
+            {"event": "doc_subscribe", "room": room, "reason": theirs["reason"]},
+            {"event": "doc_subscribe", "room": unknown["room"], "reason": unknown["reason"]},
+        ] + [{"event": "doc_subscribe", "room": None, "reason": wrong_document}] * len(wrongs)
+        for listener in (alice, watcher, bob):
+            await listener.close()
+
+    asyncio.run(scenario())
+
+
+@sqlite_only
+def test_a_member_removed_from_the_organization_leaves_its_jobs_doc_rooms(api, gateways, rt):
+    url = gateways.start("--recheck-seconds", "1", "--auth-cache-seconds", "0.5")
+
+    async def scenario():
+        job_id = await submit(api, steps=2, delay=0.01)
+        alice = await Listener(url, auth={"token": token_of(api, ALICE)}).connect()
+        assert (await doc_subscribe(alice, JOB_DOCTYPE, job_id))["joined"] is True
+        admin.add_member(rt, ALICE, ORG_A, status="Inactive")
+        rt.commit()
+        await alice.until(lambda: alice.of("error"), timeout=10, message="the membership_check error")
+        assert alice.of("error") == [
+            {"event": "membership_check", "room": f"doc:{JOB_DOCTYPE}/{job_id}", "reason": f"job {job_id} not found"}
+        ]
+        assert (await doc_subscribe(alice, JOB_DOCTYPE, job_id))["joined"] is False
+        await alice.close()
+
+    asyncio.run(scenario())
+
+
 # --- the pieces on their own (no processes) ----------------------------------------------------
 
 
@@ -273,6 +356,8 @@ def test_only_organization_events_are_relayed_and_namespaces_follow_the_site():
     assert envelope().namespace is None
     assert envelope(namespace="site1.local").namespace == "site1.local"
     assert envelope(room="all") is None and envelope(room="user:x") is None and envelope(room="org:") is None
+    assert envelope(room="doc:Background Job/JOB-1").room == "doc:Background Job/JOB-1"
+    assert envelope(room="doc:Background Job/") is None and envelope(room="doc:User/alice") is None
     assert envelope(event="disconnect") is None and envelope(event="error") is None
     assert parse_envelope(b"not json") is None
 

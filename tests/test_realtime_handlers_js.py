@@ -12,90 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import select
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import socketio
-from conftest import ADMIN, ALICE, BOB, ORG_A, ORG_B, stop_processes
+from conftest import ADMIN, ALICE, BOB, ORG_A, ORG_B
+from node_harness import HARNESS_DIR
 from sio_listener import Listener, submit_progress_job
 
 from dartwing.dartwing_core.standalone import admin
 
 ROOT = Path(__file__).resolve().parent.parent
-HARNESS_DIR = ROOT / "tests" / "realtime_js"
 SITE = "dartwing"  # the standalone runtime's namespace: its envelopes say {"namespace": "dartwing"}
 NAMESPACE = f"/{SITE}"
 ROOM_A, ROOM_B = f"org:{ORG_A}", f"org:{ORG_B}"
 COOKIE = "system_user=no"  # authenticate.js refuses a handshake without any Cookie header
 
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture(scope="session")
-def node_modules() -> Path:
-    """tests/realtime_js/node_modules, installed from the committed package-lock.json when missing."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.fail(
-            "node and npm (Node 18+) are needed to test realtime/handlers.js: install Node.js "
-            "(e.g. apt-get install nodejs npm), then run `npm ci --prefix tests/realtime_js`"
-        )
-    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout
-    if int(version.strip().lstrip("v").split(".")[0]) < 18:
-        pytest.fail(f"realtime/handlers.js needs Node 18+ (global fetch); found {version.strip()}")
-    modules = HARNESS_DIR / "node_modules"
-    if not (modules / "socket.io").is_dir():
-        done = subprocess.run(
-            [npm, "ci", "--prefix", str(HARNESS_DIR), "--no-audit", "--no-fund"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"npm ci --prefix tests/realtime_js failed:\n{done.stdout}\n{done.stderr}")
-    return modules
-
-
-class Harnesses:
-    """harness.js processes; stopped (by PID) at teardown."""
-
-    def __init__(self, redis_url: str):
-        self.redis_url = redis_url
-        self.processes: list[subprocess.Popen] = []
-
-    def start(self, **env: str) -> str:
-        proc = subprocess.Popen(
-            ["node", str(HARNESS_DIR / "harness.js")],
-            env={
-                **os.environ,
-                "FRAPPE_SOCKETIO_PORT": "0",
-                "FRAPPE_REDIS_QUEUE": self.redis_url,
-                "FRAPPE_SITE": SITE,
-                **env,
-            },
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.processes.append(proc)
-        ready, _, _ = select.select([proc.stdout], [], [], 15)
-        line = proc.stdout.readline() if ready else ""
-        if not line:
-            raise AssertionError(f"harness.js did not start (exit code {proc.poll()})")
-        return f"http://127.0.0.1:{json.loads(line)['listening']}"
-
-    def stop_all(self) -> None:
-        stop_processes(self.processes)
-
-
-@pytest.fixture
-def harnesses(node_modules, redis_server):
-    pool = Harnesses(redis_server.url)
-    yield pool
-    pool.stop_all()
 
 
 class Client(Listener):
@@ -128,9 +63,9 @@ async def submit(api, user=ALICE, organization=ORG_A, steps=4, delay=0.02) -> st
 
 
 @sqlite_only
-def test_members_follow_jobs_in_their_room_and_nobody_else_does(api, harnesses, workers):
+def test_members_follow_jobs_in_their_room_and_nobody_else_does(api, node, workers):
     workers.start()
-    url = harnesses.start()
+    url = node.server(SITE)[0]
     origin = str(api.client.base_url)  # the site's URL: where handlers.js asks, as the client
 
     async def scenario():
@@ -189,10 +124,10 @@ def test_members_follow_jobs_in_their_room_and_nobody_else_does(api, harnesses, 
 
 
 @sqlite_only
-def test_frappe_authentication_rules_and_the_handlers_without_socket_frappe_request(api, harnesses):
+def test_frappe_authentication_rules_and_the_handlers_without_socket_frappe_request(api, node):
     """Version-15's middleware puts no frappe_request on the socket: handlers.js then asks the site
     (the Origin) itself with the credentials the middleware kept."""
-    url = harnesses.start(DARTWING_HARNESS_NO_FRAPPE_REQUEST="1")
+    url = node.server(SITE, DARTWING_HARNESS_NO_FRAPPE_REQUEST="1")[0]
     origin = str(api.client.base_url)
     key, secret = api.tokens[ALICE].removeprefix("token ").split(":")
 
@@ -230,8 +165,8 @@ def test_frappe_authentication_rules_and_the_handlers_without_socket_frappe_requ
 
 
 @sqlite_only
-def test_a_removed_member_is_dropped_from_the_room_at_the_next_recheck(api, harnesses, rt):
-    url = harnesses.start(DARTWING_REALTIME_RECHECK_SECONDS="0.5")
+def test_a_removed_member_is_dropped_from_the_room_at_the_next_recheck(api, node, rt):
+    url = node.server(SITE, DARTWING_REALTIME_RECHECK_SECONDS="0.5")[0]
     origin = str(api.client.base_url)
 
     async def scenario():
@@ -257,9 +192,9 @@ def test_a_removed_member_is_dropped_from_the_room_at_the_next_recheck(api, harn
 
 
 @sqlite_only
-def test_frappe_desk_socket_io_client_joins_and_asks(api, harnesses):
+def test_frappe_desk_socket_io_client_joins_and_asks(api, node):
     """socket.io-client 4.7.2 (Frappe v15's) from Node, with the headers a bench expects."""
-    url = harnesses.start()
+    url = node.server(SITE)[0]
     origin = str(api.client.base_url)
     script = r"""
 const { io } = require("socket.io-client");

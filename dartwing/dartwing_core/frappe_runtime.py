@@ -20,11 +20,12 @@ import frappe
 from frappe.model.naming import make_autoname
 from frappe.utils.background_jobs import create_job_id, get_job, get_redis_conn
 
-from dartwing.dartwing_core.background_jobs.events import JOB_STATUS_CHANGED
+from dartwing.dartwing_core.background_jobs.events import JOB_STATUS_CHANGED, organization_of
 from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB, pending_among
 from dartwing.dartwing_core.background_jobs.runtime import ExecResult, Params
 from dartwing.dartwing_core.background_jobs.sql import execute_compiled
 from dartwing.dartwing_core.background_jobs.status import Priority
+from dartwing.dartwing_core.desk_list_updates import send_list_update
 
 # Priority → Frappe queue. Works with a stock `bench worker` (short, default, long); a bench can map
 # priorities to dedicated queues with `"dartwing_queues": {"Critical": "dartwing_critical", ...}` in
@@ -226,11 +227,9 @@ class FrappeRuntime:
 
     def publish_realtime(self, event: str, message: dict[str, Any], room: str) -> None:
         frappe.publish_realtime(event, message, room=room, after_commit=True)
-        if event == JOB_STATUS_CHANGED:
-            # Desk list views refresh on list_update; engine writes bypass the ORM that would send it.
-            frappe.publish_realtime(
-                "list_update", {"doctype": "Background Job", "name": message["job_id"]}, after_commit=True
-            )
+        organization = organization_of(room)
+        if event == JOB_STATUS_CHANGED and organization is not None:  # once per change, not per room
+            send_list_update(message["job_id"], organization)
 
     def log_error(self, title: str, message: str) -> None:
         """An Error Log row in the current transaction; never raises (the database may be the fault)."""

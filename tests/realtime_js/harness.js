@@ -22,6 +22,11 @@
  * dartwing.dartwing_core.api.jobs.check_realtime_room (the standalone server has no
  * frappe.realtime.get_user_info), and installed apps come from the environment.
  *
+ * DARTWING_HARNESS_FRAPPE=15 makes it version-15's server instead: the middleware asks
+ * /api/method/frappe.realtime.get_user_info (the `sid` as a query parameter, else the Authorization
+ * header) and sets no socket.frappe_request, no app's handlers.js is loaded, and every socket gets
+ * v15's own room handlers (frappe_v15_handlers.js: doc_subscribe, doctype_subscribe, user rooms).
+ *
  * Environment: FRAPPE_SOCKETIO_PORT (0: any free port), FRAPPE_REDIS_QUEUE (redis URL), FRAPPE_SITE
  * (default site), DARTWING_HARNESS_APPS ("app=path,..."; default dartwing = this repository),
  * DARTWING_HARNESS_WHOAMI (method path), DARTWING_HARNESS_NO_FRAPPE_REQUEST=1 (leave
@@ -38,14 +43,18 @@ const cookie = require("cookie");
 const { Server } = require("socket.io");
 const { createClient } = require("@redis/client");
 
+const v15 = process.env.DARTWING_HARNESS_FRAPPE === "15";
 const conf = {
 	port: Number(process.env.FRAPPE_SOCKETIO_PORT || 0),
 	redis_url: process.env.FRAPPE_REDIS_QUEUE || "redis://127.0.0.1:6379",
 	default_site: process.env.FRAPPE_SITE || null,
-	whoami: process.env.DARTWING_HARNESS_WHOAMI || "/api/method/dartwing.dartwing_core.api.jobs.check_realtime_room",
-	frappe_request: process.env.DARTWING_HARNESS_NO_FRAPPE_REQUEST !== "1",
-	apps: parse_apps(process.env.DARTWING_HARNESS_APPS || `dartwing=${path.resolve(__dirname, "..", "..")}`),
+	whoami:
+		process.env.DARTWING_HARNESS_WHOAMI ||
+		(v15 ? "/api/method/frappe.realtime.get_user_info" : "/api/method/dartwing.dartwing_core.api.jobs.check_realtime_room"),
+	frappe_request: !v15 && process.env.DARTWING_HARNESS_NO_FRAPPE_REQUEST !== "1",
+	apps: v15 ? new Map() : parse_apps(process.env.DARTWING_HARNESS_APPS || `dartwing=${path.resolve(__dirname, "..", "..")}`),
 };
+const frappe_v15_handlers = v15 ? require("./frappe_v15_handlers") : null;
 
 function parse_apps(spec) {
 	const apps = new Map();
@@ -95,17 +104,23 @@ function authenticate(socket, next) {
 	socket.sid = cookies.sid;
 	socket.authorization_header = authorization;
 
+	// v15 prefers the sid cookie and sends it as a query parameter; develop, the Authorization header.
 	const request_as_client = (route, args = {}, opts = {}) => {
-		const query = new URLSearchParams(args).toString();
 		const auth_headers = {};
-		if (socket.authorization_header) auth_headers["Authorization"] = socket.authorization_header;
+		if (v15 && socket.sid) args = { ...args, sid: socket.sid };
+		else if (socket.authorization_header) auth_headers["Authorization"] = socket.authorization_header;
 		else if (socket.sid) auth_headers["Cookie"] = `sid=${socket.sid}`;
+		const query = new URLSearchParams(args).toString();
 		return fetch(site_url(socket, route + (query ? "?" + query : "")), { ...opts, headers: auth_headers });
 	};
 	if (conf.frappe_request) socket.frappe_request = request_as_client;
+	socket.request_as_client = request_as_client;
 
 	request_as_client(conf.whoami)
-		.then((res) => res.json())
+		.then((res) => {
+			if (!res.ok) throw new Error(`HTTP ${res.status}`);
+			return res.json();
+		})
 		.then(({ message }) => {
 			socket.user = message.user;
 			socket.user_type = message.user_type;
@@ -137,6 +152,7 @@ const io = new Server(server, { cors: { origin: true, credentials: true }, clean
 const sites = io.of(/^\/.*$/);
 sites.use(authenticate);
 sites.on("connection", (socket) => {
+	if (frappe_v15_handlers) frappe_v15_handlers(socket, socket.request_as_client);
 	for (const app of socket.installed_apps || []) {
 		const handler = handlers_of(app);
 		try {

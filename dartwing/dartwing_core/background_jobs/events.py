@@ -1,7 +1,11 @@
 """Realtime envelopes for Flutter clients and their throttle (DESIGN.md §5).
 
-Events go to room `org:<organization>` through `Runtime.publish_realtime`, which publishes only after
-the transaction that made them commits.
+Each event goes to two rooms through `Runtime.publish_realtime`, which publishes only after the
+transaction that made them commits: `org:<organization>` (joined with `join_room` on the gateway and on
+Frappe v16+ through realtime/handlers.js) and `doc:Background Job/<job>`, the room Frappe v15's own
+Socket.IO server lets a client join with `doc_subscribe("Background Job", <job>)` once the site says
+it may read the job (v15 loads no app handlers, so org rooms cannot be joined there). Same payload in
+both; the standalone runtime sends a commit's publishes in one Redis round trip.
 """
 
 from __future__ import annotations
@@ -14,10 +18,27 @@ from .runtime import Runtime
 
 JOB_PROGRESS = "job_progress"
 JOB_STATUS_CHANGED = "job_status_changed"
+JOB_DOCTYPE = "Background Job"
+ORG_ROOM_PREFIX = "org:"
 
 
 def org_room(organization: str) -> str:
-    return f"org:{organization}"
+    return f"{ORG_ROOM_PREFIX}{organization}"
+
+
+def organization_of(room: str) -> str | None:
+    """The organization an `org:<organization>` room is for; None for any other room."""
+    return room[len(ORG_ROOM_PREFIX):] if room.startswith(ORG_ROOM_PREFIX) else None
+
+
+def doc_room(job_id: str) -> str:
+    """Frappe's room for one document (v15 `frappe.realtime.get_doc_room`)."""
+    return f"doc:{JOB_DOCTYPE}/{job_id}"
+
+
+def _publish(rt: Runtime, event: str, message: dict[str, Any], organization: str) -> None:
+    rt.publish_realtime(event, message, org_room(organization))
+    rt.publish_realtime(event, message, doc_room(message["job_id"]))
 
 
 def _iso(value: datetime) -> str:
@@ -44,7 +65,7 @@ def publish_status_changed(
         "error_message": error_message,
         "updated_at": _iso(updated_at),
     }
-    rt.publish_realtime(JOB_STATUS_CHANGED, message, org_room(organization))
+    _publish(rt, JOB_STATUS_CHANGED, message, organization)
 
 
 def publish_progress(
@@ -64,7 +85,7 @@ def publish_progress(
         "progress_message": progress_message,
         "updated_at": _iso(updated_at),
     }
-    rt.publish_realtime(JOB_PROGRESS, message, org_room(organization))
+    _publish(rt, JOB_PROGRESS, message, organization)
 
 
 class ProgressThrottle:

@@ -1,4 +1,5 @@
-"""Realtime gateway: relays job events from the Redis `events` channel to Socket.IO rooms `org:<org>`.
+"""Realtime gateway: relays job events from the Redis `events` channel to Socket.IO rooms `org:<org>`
+(joined with `join_room`) and `doc:Background Job/<job>` (joined with `doc_subscribe`, as on Frappe v15).
 
     engine (worker, API) --after commit--> Redis PUBLISH events {event, message, room, namespace}
                                                    |
@@ -22,8 +23,8 @@ using python-socketio's `AsyncRedisManager`:
   delivered once per gateway process (duplicates); avoiding that needs a single elected relay
   process — a second hop on every event and a single point of failure.
 - The manager's other feature, emitting to or moving sockets held by another process, is never
-  needed here: a socket joins rooms only through its own `join_room`, handled by the process that
-  holds it, and the re-check runs in that same process.
+  needed here: a socket joins rooms only through its own `join_room` or `doc_subscribe`, handled by
+  the process that holds it, and the re-check runs in that same process.
 - This is what Frappe's own Socket.IO server does (each node process subscribes to `events`).
 
 So gateways share nothing but Redis, can be added or removed at any time, and need no sticky

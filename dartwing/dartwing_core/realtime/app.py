@@ -9,6 +9,12 @@ Socket events (any namespace the config accepts: `/` and `/<site>`):
   event `{"event": "join_room", "room", "reason"}` and no membership. Acknowledged with
   `{"room", "joined", "reason"}`.
 - `leave_room` with the same argument.
+- `doc_subscribe` with `("Background Job", "<job_id>")` (Frappe v15's call, so a client has one code
+  path on a v15 site URL and here) or `{"doctype", "docname"}` — joins `doc:Background Job/<job_id>`
+  only when the API host lets the caller read the job (`get_job_status` as the caller: a member of
+  its organization, or an administrator); an unknown or another tenant's job gets an `error` event
+  `{"event": "doc_subscribe", "room", "reason"}` and no membership. Acknowledged like `join_room`
+  (v15 acknowledges nothing; a client may ignore the answer). `doc_unsubscribe` leaves.
 - `job_status` with `"<job_id>"` or `{"job_id": ...}` — acknowledged with the API's
   `get_job_status` answer for the caller (`{"message": {...}}`, or `{"error", "http_status"}`), so
   a client that reconnects can catch up on the jobs it follows.
@@ -32,7 +38,7 @@ import socketio
 
 from .auth import ApiClient, AuthRefused, AuthUnavailable, Credentials, credentials_from
 from .config import RealtimeConfig
-from .relay import ROOM_PREFIX, Envelope, Relay
+from .relay import JOB_ROOM_PREFIX, ROOM_PREFIX, Envelope, Relay
 
 log = logging.getLogger("dartwing.realtime")
 
@@ -40,6 +46,7 @@ MAX_ROOMS_PER_SOCKET = 100
 MAX_ROOM_LENGTH = 144  # "org:" + an Organization name (Frappe's 140-character names)
 MAX_JOB_ID_LENGTH = 140
 _RECHECK_CONCURRENCY = 20
+JOB_DOCTYPE = "Background Job"
 
 
 @dataclass
@@ -61,6 +68,20 @@ def _argument(data: Any, key: str) -> str | None:
     return data.strip() if isinstance(data, str) else None
 
 
+def _job_room(args: tuple) -> tuple[str | None, str | None]:
+    """(job id, room) from doc_subscribe's `(doctype, docname)` or `{"doctype", "docname"}`; the job
+    id is None unless the document is a Background Job with a name of a job's length."""
+    if len(args) == 1 and isinstance(args[0], dict):
+        args = (args[0].get("doctype"), args[0].get("docname"))
+    doctype, docname = (tuple(args) + (None, None))[:2]
+    if doctype != JOB_DOCTYPE or not isinstance(docname, str):
+        return None, None
+    job_id = docname.strip()
+    if not job_id or len(job_id) > MAX_JOB_ID_LENGTH:
+        return None, None
+    return job_id, f"{JOB_ROOM_PREFIX}{job_id}"
+
+
 class Gateway:
     def __init__(self, config: RealtimeConfig):
         self.config = config
@@ -80,6 +101,8 @@ class Gateway:
         self.sio.on("join_room", self.on_join_room, namespace="*")
         self.sio.on("leave_room", self.on_leave_room, namespace="*")
         self.sio.on("job_status", self.on_job_status, namespace="*")
+        self.sio.on("doc_subscribe", self.on_doc_subscribe, namespace="*")
+        self.sio.on("doc_unsubscribe", self.on_doc_unsubscribe, namespace="*")
 
     # --- lifecycle -----------------------------------------------------------------------------
     def asgi_app(self) -> socketio.ASGIApp:
@@ -163,23 +186,43 @@ class Gateway:
             return await self._refuse(
                 sid, session, "join_room", room, "only rooms named org:<organization> can be joined"
             )
+        return await self._admit(namespace, sid, session, "join_room", room)
+
+    async def on_doc_subscribe(self, namespace: str, sid: str, *args: Any) -> dict | None:
+        session = self.sessions.get(sid)
+        if session is None:
+            return None
+        job_id, room = _job_room(args)
+        if job_id is None:
+            return await self._refuse(
+                sid, session, "doc_subscribe", None, "only Background Job documents can be subscribed to"
+            )
+        return await self._admit(namespace, sid, session, "doc_subscribe", room)
+
+    def _check(self, session: Session, room: str):
+        """The API host's answer for `room`: organization membership, or reading the room's job."""
+        if room.startswith(JOB_ROOM_PREFIX):
+            job_id = room[len(JOB_ROOM_PREFIX):]
+            return self.api.check_job(session.credentials, session.site, job_id, room)
+        return self.api.check_room(session.credentials, session.site, room)
+
+    async def _admit(self, namespace: str, sid: str, session: Session, event: str, room: str) -> dict | None:
+        """Join `room` if the API host allows it; otherwise an `error` event and no membership."""
         async with session.lock:
             if room in session.rooms:
                 return {"room": room, "joined": True, "reason": None}
             if len(session.rooms) >= MAX_ROOMS_PER_SOCKET:
-                return await self._refuse(sid, session, "join_room", room, "too many rooms on one socket")
+                return await self._refuse(sid, session, event, room, "too many rooms on one socket")
             try:
-                check = await self.api.check_room(session.credentials, session.site, room)
+                check = await self._check(session, room)
             except AuthRefused:
-                await self._refuse(sid, session, "join_room", room, "credentials are no longer valid")
+                await self._refuse(sid, session, event, room, "credentials are no longer valid")
                 await self.sio.disconnect(sid, namespace=namespace)
                 return None
             except AuthUnavailable:
-                return await self._refuse(
-                    sid, session, "join_room", room, "membership could not be checked; try again"
-                )
+                return await self._refuse(sid, session, event, room, "membership could not be checked; try again")
             if not check.allowed:
-                return await self._refuse(sid, session, "join_room", room, check.reason or "not allowed")
+                return await self._refuse(sid, session, event, room, check.reason or "not allowed")
             if sid not in self.sessions:  # disconnected while we asked
                 return None
             await self.sio.enter_room(sid, room, namespace=namespace)
@@ -187,13 +230,18 @@ class Gateway:
         return {"room": room, "joined": True, "reason": None}
 
     async def on_leave_room(self, namespace: str, sid: str, data: Any = None) -> dict | None:
+        return await self._leave(sid, _argument(data, "room"))
+
+    async def on_doc_unsubscribe(self, namespace: str, sid: str, *args: Any) -> dict | None:
+        return await self._leave(sid, _job_room(args)[1])
+
+    async def _leave(self, sid: str, room: str | None) -> dict | None:
         session = self.sessions.get(sid)
         if session is None:
             return None
-        room = _argument(data, "room")
         async with session.lock:
             if room in session.rooms:
-                await self.sio.leave_room(sid, room, namespace=namespace)
+                await self.sio.leave_room(sid, room, namespace=session.namespace)
                 session.rooms.discard(room)
         return {"room": room, "joined": False, "reason": None}
 
@@ -223,7 +271,7 @@ class Gateway:
         async def one(sid: str, session: Session, room: str) -> None:
             async with limit:
                 try:
-                    check = await self.api.check_room(session.credentials, session.site, room)
+                    check = await self._check(session, room)
                 except AuthRefused:
                     if self.sessions.get(sid) is session:
                         await self._refuse(

@@ -4,9 +4,10 @@ The gateway holds no user table and checks no secret itself: it forwards what th
 (`Authorization` header, a `token` in the Socket.IO auth payload, or Frappe's `sid` cookie) to the
 whitelisted method `dartwing.dartwing_core.api.jobs.check_realtime_room` of the API host — the
 standalone server or a Frappe site — which answers `{user, room, allowed, reason}` as that caller.
-401/403 mean the credentials are not valid there. Answers are cached for a few seconds per
-(credentials, site, room), and concurrent identical questions share one request, so a burst of
-reconnects costs one call per distinct caller.
+Whether the caller may follow one job's room is the API's own job read, `get_job_status`, asked as
+the caller: 200 admits, 404 (unknown, or another tenant's) does not. 401/403 mean the credentials are
+not valid there. Answers are cached for a few seconds per (credentials, site, room), and concurrent
+identical questions share one request, so a burst of reconnects costs one call per distinct caller.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -124,21 +126,27 @@ class ApiClient:
 
     async def check_room(self, creds: Credentials, site: str | None, room: str | None) -> RoomCheck:
         """Who the caller is and, when `room` is given, whether they may join it (cached briefly)."""
-        key = (creds.fingerprint, site, room)
+        return await self._cached((creds.fingerprint, site, room), lambda: self._ask_room(creds, site, room))
+
+    async def check_job(self, creds: Credentials, site: str | None, job_id: str, room: str) -> RoomCheck:
+        """Whether the caller may follow job `job_id` in `room`: may they read it (cached briefly)."""
+        return await self._cached((creds.fingerprint, site, room), lambda: self._ask_job(creds, site, job_id, room))
+
+    async def _cached(self, key, ask: Callable[[], Awaitable[RoomCheck]]) -> RoomCheck:
         now = time.monotonic()
         cached = self._cache.get(key)
         if cached is not None and cached[0] > now:
             return _unwrap(cached[1])
         task = self._inflight.get(key)
         if task is None:
-            task = asyncio.ensure_future(self._fetch(key, creds, site, room))
+            task = asyncio.ensure_future(self._fetch(key, ask))
             self._inflight[key] = task
             task.add_done_callback(lambda _: self._inflight.pop(key, None))
         return _unwrap(await asyncio.shield(task))
 
-    async def _fetch(self, key, creds: Credentials, site: str | None, room: str | None):
+    async def _fetch(self, key, ask: Callable[[], Awaitable[RoomCheck]]):
         try:
-            outcome: RoomCheck | Exception = await self._ask_room(creds, site, room)
+            outcome: RoomCheck | Exception = await ask()
         except AuthRefused as exc:  # cached like an answer; AuthUnavailable is not: ask again next time
             outcome = exc
         if self._cache_seconds > 0:
@@ -159,6 +167,14 @@ class ApiClient:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise AuthUnavailable("check_realtime_room gave an unexpected answer") from exc
+
+    async def _ask_job(self, creds: Credentials, site: str | None, job_id: str, room: str) -> RoomCheck:
+        response = await self._get("get_job_status", creds, site, {"job_id": job_id})
+        if response.status_code == 200:
+            return RoomCheck(user="", room=room, allowed=True, reason=None)
+        if response.status_code in (400, 404):  # the API says "not found" for another tenant's job too
+            return RoomCheck(user="", room=room, allowed=False, reason=f"job {job_id} not found")
+        raise AuthUnavailable(f"get_job_status answered HTTP {response.status_code}")
 
     async def job_status(self, creds: Credentials, site: str | None, job_id: str) -> dict[str, Any]:
         """`get_job_status` as the caller (never cached): `{"message": ...}` or `{"error", "http_status"}`."""

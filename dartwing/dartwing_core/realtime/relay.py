@@ -4,8 +4,9 @@ The engine's runtimes publish after commit, on the Redis channel `events`, the e
 `frappe.realtime.emit_via_redis` writes: `{"event", "message", "room", "namespace"}` (namespace is
 the site name in a bench, `dartwing` standalone). Every gateway process subscribes on its own and
 emits to the clients connected to it (see the package docstring for why not a Socket.IO manager).
-Only rooms named `org:<organization>` are relayed: Frappe puts its own Desk traffic (`all`, `user:…`,
-`doctype:…`, `task_progress:…`) on the same channel, and none of it is for mobile clients.
+Only the engine's rooms are relayed, `org:<organization>` and `doc:Background Job/<job>`: Frappe puts
+its own Desk traffic (`all`, `user:…`, `doctype:…`, other DocTypes' `doc:…`, `task_progress:…`) on the
+same channel, and none of it is for mobile clients.
 
 Pub/sub is at-most-once: an event published while a gateway is reconnecting to Redis is lost for
 that gateway's clients. The row is the truth; a client that reconnects asks `job_status`.
@@ -23,10 +24,14 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from dartwing.dartwing_core.background_jobs.events import ORG_ROOM_PREFIX, doc_room
+
 log = logging.getLogger("dartwing.realtime")
 
 EVENTS_CHANNEL = "events"
-ROOM_PREFIX = "org:"
+ROOM_PREFIX = ORG_ROOM_PREFIX
+JOB_ROOM_PREFIX = doc_room("")
+RELAYED_PREFIXES = (ROOM_PREFIX, JOB_ROOM_PREFIX)
 # Socket.IO's own event names: an envelope naming one of them is never relayed.
 RESERVED_EVENTS = frozenset({"connect", "connect_error", "disconnect", "disconnecting", "error"})
 
@@ -40,7 +45,7 @@ class Envelope:
 
 
 def parse_envelope(raw: bytes | str) -> Envelope | None:
-    """The envelope if it is an organization event this gateway relays; None otherwise."""
+    """The envelope if it is an organization or job event this gateway relays; None otherwise."""
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -50,7 +55,7 @@ def parse_envelope(raw: bytes | str) -> Envelope | None:
     event, room, namespace = data.get("event"), data.get("room"), data.get("namespace")
     if not isinstance(event, str) or not event or event in RESERVED_EVENTS:
         return None
-    if not isinstance(room, str) or not room.startswith(ROOM_PREFIX) or len(room) == len(ROOM_PREFIX):
+    if not isinstance(room, str) or not any(room.startswith(p) and len(room) > len(p) for p in RELAYED_PREFIXES):
         return None
     if not isinstance(namespace, str) or not namespace.strip("/"):
         namespace = None

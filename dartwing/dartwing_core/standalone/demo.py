@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from dartwing.dartwing_core.background_jobs import get_job_status, submit_job
+from dartwing.dartwing_core.background_jobs.events import organization_of
 from dartwing.dartwing_core.background_jobs.operations import retry_job
 from dartwing.dartwing_core.background_jobs.status import TERMINAL, JobStatus
 from dartwing.dartwing_core.background_jobs.sweeps import requeue_due_retries
@@ -62,11 +63,13 @@ def _backoff_note(job: str) -> str:
 
 
 def _print_events(pubsub, job_types: dict[str, str], *, wait: float) -> None:
-    """Print every event received so far, waiting up to `wait` seconds for the first one."""
+    """Print every event received so far, waiting up to `wait` seconds for the first one (as the
+    organization's room carries them; each also goes to its job's own room)."""
     message = pubsub.get_message(timeout=wait)
     while message is not None:
-        if message["type"] == "message":
-            _say(_event_line(json.loads(message["data"]), job_types))
+        envelope = json.loads(message["data"]) if message["type"] == "message" else None
+        if envelope is not None and organization_of(envelope["room"]) is not None:
+            _say(_event_line(envelope, job_types))
         message = pubsub.get_message(timeout=0.01)
 
 

@@ -4,6 +4,11 @@
 each: an identical triple is not added twice) and flushes it from an after-commit callback added with
 the first one; a rollback clears it. Each event is published on the Redis channel `events` of the
 `redis_queue` server as `{"event", "message", "room", "namespace": site}`.
+
+The Socket.IO server asks three whitelisted methods (guests allowed, so the answer, not the call, is
+refused): `get_user_info` when a socket connects, `can_subscribe_doc` before it joins
+`doc:<doctype>/<docname>` (`doc_subscribe`) and `can_subscribe_doctype` before `doctype:<doctype>`
+(`doctype_subscribe`). The last two answer True or raise PermissionError (HTTP 403).
 """
 
 from __future__ import annotations
@@ -13,6 +18,33 @@ from contextlib import suppress
 import redis
 
 import frappe
+
+
+@frappe.whitelist(allow_guest=True)
+def can_subscribe_doc(doctype: str, docname: str) -> bool:
+    """Read permission on the document itself: role permissions, then the apps' has_permission hooks
+    (an unknown document is DoesNotExistError, HTTP 404)."""
+    if not frappe.has_permission(doctype, ptype="read", doc=docname):
+        raise frappe.PermissionError
+    return True
+
+
+@frappe.whitelist(allow_guest=True)
+def can_subscribe_doctype(doctype: str) -> bool:
+    """Read permission on the DocType: role permissions only, no row is looked at."""
+    if not frappe.has_permission(doctype, ptype="read"):
+        raise frappe.PermissionError
+    return True
+
+
+@frappe.whitelist(allow_guest=True)
+def get_user_info() -> dict:
+    """The session's user and user type (v15 keeps the type in the session; the host, which has no
+    sessions, reads the User: Administrator is a System User, Guest a Website User)."""
+    user = frappe.session.user
+    if user in ("Administrator", "Guest"):
+        return {"user": user, "user_type": "System User" if user == "Administrator" else "Website User"}
+    return {"user": user, "user_type": frappe.db.get_value("User", user, "user_type")}
 
 
 def get_doctype_room(doctype: str) -> str:
