@@ -107,13 +107,13 @@ def measure(backend: str, rounds: int, n: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in samples.items()}, env
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--ops", type=int)
     parser.add_argument("--backends", nargs="+", default=["sqlite", "mariadb"])
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     rounds = args.rounds or (3 if args.quick else 5)
     n = args.ops or (300 if args.quick else 2000)
     results = {}

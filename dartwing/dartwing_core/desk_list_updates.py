@@ -31,11 +31,21 @@ select hr.parent from `tabHas Role` hr where hr.parenttype = 'User' and hr.role 
 
 
 def readers(organization: str) -> set[str]:
-    """Users who may read a job of `organization`: its active members and the administrators."""
-    rows = frappe.db.sql(
-        _READERS, {"organization": organization, "active": ACTIVE, "roles": tuple(sorted(ADMIN_ROLES))}
-    )
-    return {row[0] for row in rows} | {ADMIN_USER}
+    """Users who may read a job of `organization`: its active members and the administrators.
+
+    Read once per organization per request or job (`frappe.local` lives as long as one): a job's
+    claim and finish, or a request's many submits, would otherwise each read the same list.
+    """
+    cache = getattr(frappe.local, "dartwing_list_readers", None)
+    if cache is None:
+        cache = frappe.local.dartwing_list_readers = {}
+    found = cache.get(organization)
+    if found is None:
+        rows = frappe.db.sql(
+            _READERS, {"organization": organization, "active": ACTIVE, "roles": tuple(sorted(ADMIN_ROLES))}
+        )
+        found = cache[organization] = {row[0] for row in rows} | {ADMIN_USER}
+    return found
 
 
 def send_list_update(job_id: str, organization: str) -> None:

@@ -120,7 +120,8 @@ INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
         ("background_job", "timestamp"),
         ("organization", "timestamp"),
     ),
-    "Org Member": (("person", "organization", "status"),),
+    # person first: a user's memberships (tenancy); organization first: its members (Desk list_update)
+    "Org Member": (("person", "organization", "status"), ("organization", "status")),
 }
 
 JOB_DOCTYPES = ("Background Job", "Job Type", "Job Execution Log", "Organization", "Person", "Org Member")
