@@ -1,8 +1,9 @@
 """Cold start of the app's job under Frappe (issue 20, part 1): fresh interpreters, as a work horse of a
 stock `bench worker` that has never imported the app.
 
-Why: `bench worker`'s parent never imports the app, so every forked horse imports `run_job`'s modules
-(and SQLAlchemy) cold before it runs one job; a stock job pays none of that. Target: the app adds at
+Why: `bench worker`'s parent never imports the app (unless the app's `commands` module preloads it, as
+dartwing/commands.py does), so a forked horse imports `run_job`'s modules cold before it runs one job; a
+stock job pays none of that. Those modules import no SQLAlchemy (their statements come precompiled). Target: the app adds at
 most 50 ms over what a stock horse already has.
 
 Each variant runs in a fresh interpreter (a subprocess; `os._exit` at the end, as an RQ horse exits),
@@ -28,6 +29,11 @@ import plus its job beside a stock job in the same setting ((d) − (b) is print
 site context every job pays, stock job − (b)). A missed target is reported, not an error: the exit
 status is 0 unless the benchmark itself could not run.
 
+Bytecode: by default the children do as the environment says; this machine sets
+PYTHONDONTWRITEBYTECODE=1, so every child compiles every module it imports from source, stock and app
+alike. `--bytecode cached` gives them .pyc files under a private PYTHONPYCACHEPREFIX (written by the
+warm-up round), as an installed bench has them: the case a production horse is in.
+
 Then `python -X importtime` of (b), (c) and (d): the 15 largest cumulative entries among the modules
 (c) imports beyond (b), each module's self time summed by package, and what (d)'s run imports beyond
 (c) and the stock job (lazy imports on the app job's path).
@@ -45,6 +51,7 @@ them in the bench's site, which keeps the few Completed `noop` rows.
     python bench/cold_start.py                   # 10 rounds (host; MariaDB needed for the job variants)
     python bench/cold_start.py --quick           # 3 rounds, one importtime run
     .venv-frappe-v15-pins/bin/python bench/cold_start.py --repeats 20
+    .venv-frappe-v15-pins/bin/python bench/cold_start.py --bytecode cached
     python bench/cold_start.py --bench-python /tmp/fb/env/bin/python --bench-site dartwing.localhost \\
         --bench-sites /tmp/fb/sites
 """
@@ -467,6 +474,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bench-python", help="a real bench's env/bin/python: measure its Frappe instead")
     parser.add_argument("--bench-site", default="dartwing.localhost", help="site of the real bench")
     parser.add_argument("--bench-sites", help="sites directory of the real bench (default: beside env/)")
+    parser.add_argument("--bytecode", choices=("environment", "cached"), default="environment",
+                        help="cached: the children read and write .pyc files under a private prefix (as an "
+                        "installed bench has them), whatever PYTHONDONTWRITEBYTECODE says; the warm-up "
+                        "round writes them")
     parser.add_argument("--mariadb", default="127.0.0.1:3306", help="host:port of MariaDB (root, no password) "
                         "for the contract site")
     args = parser.parse_args(argv)
@@ -500,6 +511,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  no contract site, so no job variants (MariaDB at {args.mariadb}?): "
                       f"{str(exc).strip().splitlines()[-1]}")
 
+        if args.bytecode == "cached":
+            setting.env = {k: v for k, v in setting.env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+            setting.env["PYTHONPYCACHEPREFIX"] = str(home / "pycache")
         with_job = setting.site is not None
         variants = ["a", "b", "c", *(("stock", "d") if with_job else ())]
         jobs: list[str] = []
@@ -514,6 +528,11 @@ def main(argv: list[str] | None = None) -> int:
             head = subprocess.run(["git", "-C", str(dartwing_dir), "log", "-1", "--format=%h %cs"],
                                   capture_output=True, text=True).stdout.strip()
             env_info["dartwing"] += f" at {head or 'unknown commit'}; site {setting.site}"
+        env_info["bytecode"] = (
+            "cached (.pyc under a private prefix)" if "PYTHONPYCACHEPREFIX" in setting.env
+            else "compiled from source (PYTHONDONTWRITEBYTECODE set)" if setting.env.get("PYTHONDONTWRITEBYTECODE")
+            else "as the interpreter finds it"
+        )
         env_info["machine"] = f"{os.uname().machine} {os.cpu_count()} cores"
         env_info["load average (1/5/15 min)"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"  children: {setting.python}; variants {', '.join(variants)}; {repeats} rounds + 1 warm-up")
