@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import frappe
 from frappe.model.naming import make_autoname
-from frappe.utils.background_jobs import create_job_id, get_job, get_redis_conn
+from frappe.utils.background_jobs import create_job_id, get_job, get_queue, get_redis_conn
 
 from dartwing.dartwing_core.background_jobs.events import JOB_STATUS_CHANGED, organization_of
 from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB, pending_among
@@ -211,6 +211,11 @@ class FrappeRuntime:
 
     def messages_pending(self, job_ids: list[str]) -> set[str]:
         return pending_among(get_redis_conn(), {job_id: create_job_id(job_id) for job_id in job_ids})
+
+    def workers_on(self, queue: str) -> int:
+        from rq import Worker
+
+        return len(Worker.all(queue=get_queue(self.queue_name(queue))))
 
     def remove_message(self, job_id: str) -> None:
         job = get_job(job_id)

@@ -97,6 +97,11 @@ def get_job_history(job_id=None):
 
 
 @frappe.whitelist(methods=["GET", "POST"])
+def explain_job(job_id=None):
+    return _call(service.explain_job, job_id=job_id)
+
+
+@frappe.whitelist(methods=["GET", "POST"])
 def check_realtime_room(room=None):
     """Used by the realtime gateway, with the client's own credentials."""
     return _call(service.check_realtime_room, room=room)

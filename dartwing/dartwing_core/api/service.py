@@ -24,6 +24,7 @@ from dartwing.dartwing_core.background_jobs.operations import cancel_job as _can
 from dartwing.dartwing_core.background_jobs.operations import delete_job as _delete
 from dartwing.dartwing_core.background_jobs.operations import retry_job as _retry
 from dartwing.dartwing_core.background_jobs.runtime import get_runtime
+from dartwing.dartwing_core.background_jobs.waiting import explain_wait as _explain
 
 # Every endpoint, with the HTTP methods Frappe allows for it (whitelist(methods=...)).
 ENDPOINTS: dict[str, tuple[str, ...]] = {
@@ -35,6 +36,7 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "delete_job": ("POST",),
     "get_job_metrics": ("GET", "POST"),
     "get_job_history": ("GET", "POST"),
+    "explain_job": ("GET", "POST"),
     "check_realtime_room": ("GET", "POST"),
 }
 
@@ -102,6 +104,11 @@ def get_job_metrics(organization=None) -> dict[str, Any]:
 def get_job_history(job_id=None) -> list[dict[str, Any]]:
     """Every status transition of a job, oldest first."""
     return _history(job_id)
+
+
+def explain_job(job_id=None) -> dict[str, Any]:
+    """Why a job is not running (its parent, a cap, a planned retry, no live worker...), and until when."""
+    return _explain(job_id)
 
 
 def check_realtime_room(room=None) -> dict[str, Any]:

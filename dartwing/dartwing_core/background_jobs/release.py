@@ -82,7 +82,7 @@ def _WAITING_IN_ORG(sa, t):
     )
 
 
-def _caps(rt: Runtime, job: dict[str, Any]) -> tuple[int, int, str | None]:
+def caps_of(rt: Runtime, job: dict[str, Any]) -> tuple[int, int, str | None]:
     """(organization cap, job type cap, job type's fixed queue) for the job."""
     row = rt.execute(_CAPS, {"organization": job["organization"], "job_type": job["job_type"]}).first()
     if row is None:
@@ -90,7 +90,7 @@ def _caps(rt: Runtime, job: dict[str, Any]) -> tuple[int, int, str | None]:
     return int(row["max_concurrent_jobs"] or 0), int(row["max_concurrent_per_org"] or 0), row["queue"]
 
 
-def _in_flight(rt: Runtime, organization: str, job_type: str | None = None) -> int:
+def in_flight(rt: Runtime, organization: str, job_type: str | None = None) -> int:
     if job_type is None:
         return int(rt.execute(_IN_FLIGHT_IN_ORG, {"organization": organization}).scalar())
     return int(rt.execute(_IN_FLIGHT_OF_TYPE, {"organization": organization, "job_type": job_type}).scalar())
@@ -100,17 +100,17 @@ def _under_caps(rt: Runtime, job: dict[str, Any], org_cap: int, type_cap: int) -
     if not org_cap and not type_cap:
         return True
     rt.execute(_LOCK_ORGANIZATION, {"organization": job["organization"]})
-    if org_cap and _in_flight(rt, job["organization"]) >= org_cap:
+    if org_cap and in_flight(rt, job["organization"]) >= org_cap:
         return False
-    return not (type_cap and _in_flight(rt, job["organization"], job["job_type"]) >= type_cap)
+    return not (type_cap and in_flight(rt, job["organization"], job["job_type"]) >= type_cap)
 
 
-def _parent_status(rt: Runtime, job: dict[str, Any]) -> str | None:
+def parent_status(rt: Runtime, job: dict[str, Any]) -> str | None:
     return rt.execute(_STATUS, {"job_name": job["depends_on"]}).scalar()
 
 
 def _queue_under_caps(rt: Runtime, job: dict[str, Any], message: str | None) -> bool:
-    org_cap, type_cap, fixed_queue = _caps(rt, job)
+    org_cap, type_cap, fixed_queue = caps_of(rt, job)
     if not _under_caps(rt, job, org_cap, type_cap):
         return False
     return mark_queued(rt, job, queue_for(job, {"queue": fixed_queue}), message=message)
@@ -125,7 +125,7 @@ def try_release(rt: Runtime, job: dict[str, Any], *, message: str | None = None)
     """Queue a Pending job in the current transaction if its parent is done and caps allow."""
     if job["status"] != JobStatus.PENDING.value:
         return False
-    if job.get("depends_on") and _parent_status(rt, job) != JobStatus.COMPLETED.value:
+    if job.get("depends_on") and parent_status(rt, job) != JobStatus.COMPLETED.value:
         return False
     return _queue_under_caps(rt, job, message)
 
@@ -139,10 +139,10 @@ def release_or_settle(rt: Runtime, job: dict[str, Any], *, message: str | None =
     if job["status"] != JobStatus.PENDING.value:
         return False
     if job.get("depends_on"):
-        parent_status = _parent_status(rt, job)
-        if parent_status in _PARENT_GONE_VALUES:
-            return _cancel_child(rt, job, job["depends_on"], JobStatus(parent_status))
-        if parent_status != JobStatus.COMPLETED.value:
+        parent = parent_status(rt, job)
+        if parent in _PARENT_GONE_VALUES:
+            return _cancel_child(rt, job, job["depends_on"], JobStatus(parent))
+        if parent != JobStatus.COMPLETED.value:
             return False
     return _queue_under_caps(rt, job, message)
 
@@ -161,7 +161,7 @@ def after_transition(rt: Runtime, job: dict[str, Any], from_status: JobStatus, t
         # Caps read at the claim: one set while the job ran holds new jobs Pending until the minute
         # sweep releases them, rather than costing every finish a read.
         caps = getattr(job, "caps_at_claim", None)
-        org_cap, type_cap = caps if caps is not None else _caps(rt, job)[:2]
+        org_cap, type_cap = caps if caps is not None else caps_of(rt, job)[:2]
         if org_cap or type_cap:
             release_waiting(rt, job["organization"])
 

@@ -117,6 +117,9 @@ class Runtime(Protocol):
         """Those of the RQ messages `job_ids` that RQ still holds for delivery (waiting or being
         started), asked in one Redis round trip."""
 
+    def workers_on(self, queue: str) -> int:
+        """Live RQ workers that listen on the queue of priority `queue` (RQ's own registry)."""
+
     def remove_message(self, job_id: str) -> None:
         """Delete the RQ message `job_id` if it is still waiting (a canceled job's)."""
 

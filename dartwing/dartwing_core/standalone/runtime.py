@@ -249,6 +249,11 @@ class StandaloneRuntime:
     def messages_pending(self, job_ids: list[str]) -> set[str]:
         return pending_among(self.redis, {job_id: job_id for job_id in job_ids})
 
+    def workers_on(self, queue: str) -> int:
+        from rq import Queue, Worker
+
+        return len(Worker.all(queue=Queue(queue_name(queue), connection=self.redis)))
+
     def remove_message(self, job_id: str) -> None:
         from rq.exceptions import NoSuchJobError
         from rq.job import Job

@@ -50,6 +50,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "retry_job": ("job_id",),
     "delete_job": ("job_id",),
     "get_job_history": ("job_id",),
+    "explain_job": ("job_id",),
 }
 ERRORS = {
     "400": "Invalid input (unknown job type, bad priority, parameters not an object or too large, bad id, ...)",
