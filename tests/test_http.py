@@ -294,6 +294,7 @@ def test_openapi_document_describes_every_endpoint(api):
             "retry_job",
             "get_job_metrics",
             "get_job_history",
+            "explain_job",
             "check_realtime_room",
             "delete_job",
         )
