@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -143,6 +143,16 @@ def set_runtime(runtime: Runtime | None, *, process_default: bool = True) -> Non
     if process_default:
         _process_default = runtime
     _current.set(runtime)
+
+
+@contextmanager
+def using_runtime(runtime: Runtime) -> Iterator[Runtime]:
+    """Use `runtime` in the current context for the block, then whatever was used before."""
+    token = _current.set(runtime)
+    try:
+        yield runtime
+    finally:
+        _current.reset(token)
 
 
 def get_runtime() -> Runtime:

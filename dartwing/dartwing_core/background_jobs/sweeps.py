@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -97,11 +97,13 @@ def _stale_pages(rt: Runtime, status: JobStatus, cutoff, batch: int) -> Iterator
         after = (page[-1]["modified"], page[-1]["name"])
 
 
-def requeue_due_retries(*, runtime: Runtime | None = None, batch: int = SWEEP_BATCH) -> int:
-    """Returns how many jobs went back to Queued."""
+def requeue_due_retries(
+    *, runtime: Runtime | None = None, batch: int = SWEEP_BATCH, due_by: datetime | None = None
+) -> int:
+    """Returns how many jobs went back to Queued: those due now, or by `due_by` (testing.drain_jobs)."""
     rt = runtime or get_runtime()
     requeued = 0
-    for job in _rows(rt, due_retry_query(rt.now(), batch)):
+    for job in _rows(rt, due_retry_query(due_by or rt.now(), batch)):
         requeued += queue_and_send(
             rt, job, queue_for(job, {"queue": job.pop("type_queue")}), message="Retry due"
         )
