@@ -29,8 +29,8 @@ from dartwing.dartwing_core.background_jobs import (
     submit_job,
 )
 from dartwing.dartwing_core.background_jobs.execution import run_job
-from dartwing.dartwing_core.background_jobs.failures import ErrorType, backoff_delay, classify
 from dartwing.dartwing_core.background_jobs.operations import cancel_job, retry_job
+from dartwing.dartwing_core.background_jobs.retry_policy import ErrorType, backoff_delay, classify
 from dartwing.dartwing_core.background_jobs.scheduler import every_minute
 from dartwing.dartwing_core.background_jobs.sweeps import recover_outbox
 from dartwing.dartwing_core.standalone import admin
@@ -446,3 +446,13 @@ def test_one_tenants_flood_does_not_delay_another_beyond_its_cap(rt, workers, fa
         )
     ]
     assert order == [j.name for j in flood]  # released in submission order
+
+
+def test_the_retry_policy_decides_between_a_retry_and_dead_letter():
+    from dartwing.dartwing_core.background_jobs.retry_policy import delay_before_retry
+
+    policy = {"base_seconds": 60, "cap_seconds": 960}
+    assert delay_before_retry({"retry_count": 0, "max_retries": 5}, ErrorType.PERMANENT, **policy) is None
+    assert delay_before_retry({"retry_count": 5, "max_retries": 5}, ErrorType.TRANSIENT, **policy) is None
+    third = delay_before_retry({"retry_count": 2, "max_retries": 5}, ErrorType.TIMEOUT, **policy)
+    assert 0.8 * 240 <= third.total_seconds() <= 1.2 * 240

@@ -10,7 +10,7 @@ from importlib import import_module
 # engine module, as a Frappe work horse imports `execution` for `run_job`, does not import them all
 # (the readers' modules build SQLAlchemy statements at import).
 _EXPORTS = {
-    "JobContext": "context",
+    **dict.fromkeys(("JobCanceled", "JobContext"), "context"),
     **dict.fromkeys(
         (
             "AuthenticationError",
@@ -24,7 +24,7 @@ _EXPORTS = {
         ),
         "errors",
     ),
-    **dict.fromkeys(("JobCanceled", "PermanentError", "TransientError"), "failures"),
+    **dict.fromkeys(("PermanentError", "TransientError"), "retry_policy"),
     **dict.fromkeys(("get_job_history", "get_job_status", "list_jobs"), "queries"),
     **dict.fromkeys(("JobStatus", "Priority"), "status"),
     "submit_job": "submission",

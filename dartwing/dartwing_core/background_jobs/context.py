@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from .events import ProgressThrottle, publish_progress
-from .failures import JobCanceled
 from .records import loads, update_own_attempt
 from .runtime import Runtime
 from .statements import statement
@@ -23,6 +22,10 @@ def _CANCEL_REQUESTED(sa, t):
 def _LEASE(sa, t):
     bj = t.background_job
     return sa.select(bj.c.status, bj.c.attempt, bj.c.cancel_requested).where(bj.c.name == sa.bindparam("job_name"))
+
+
+class JobCanceled(Exception):
+    """Raised inside a handler at a checkpoint after cancellation was requested."""
 
 
 class LeaseLost(JobCanceled):

@@ -16,14 +16,14 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from .context import JobContext
-from .failures import ErrorType, JobCanceled, classify
+from .context import JobCanceled, JobContext
 from .hashing import canonical_json
 from .heartbeat import Heartbeat
 from .lifecycle import transition
 from .outcomes import fail, finish
 from .overdue import run_minute_sweep_if_overdue
 from .records import JobRecord
+from .retry_policy import ErrorType, classify
 from .runtime import Runtime, get_runtime
 from .settings import settings
 from .statements import statement

@@ -11,9 +11,9 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from .failures import ErrorType, backoff_delay
 from .lifecycle import transition
 from .records import JobRecord, fetch_job
+from .retry_policy import ErrorType, delay_before_retry
 from .runtime import Runtime
 from .settings import settings
 from .status import JobStatus
@@ -61,27 +61,22 @@ def fail(
     duration_ms: int = 0,
     retry_delay: timedelta | None = None,
 ) -> str:
-    """Record a failed attempt: Failed/Timed Out with a planned retry, or on to Dead Letter.
-
-    A permanent error, or a failure with `retry_count == max_retries` (so a job runs at most
-    max_retries + 1 times), goes to Dead Letter in the same transaction. The retry waits the
-    backoff, or `retry_delay` when given.
+    """Record a failed attempt: Failed/Timed Out with a planned retry, or on to Dead Letter in the
+    same transaction, as the retry policy (retry_policy.delay_before_retry) decides. The retry waits
+    the policy's backoff, or `retry_delay` when given.
     """
     values: dict[str, Any] = {
         "error_type": error_type.value,
         "error_message": error_message[:2000],
         "traceback": traceback_text[-20000:] if traceback_text else None,
     }
-    retry = error_type is not ErrorType.PERMANENT and int(job["retry_count"]) < int(job["max_retries"])
+    cfg = settings()
+    delay = delay_before_retry(
+        job, error_type, base_seconds=cfg.backoff_base_seconds, cap_seconds=cfg.backoff_cap_seconds
+    )
+    retry = delay is not None
     if retry:
-        cfg = settings()
-        delay = retry_delay
-        if delay is None:
-            delay = backoff_delay(
-                int(job["retry_count"]),
-                base_seconds=cfg.backoff_base_seconds,
-                cap_seconds=cfg.backoff_cap_seconds,
-            )
+        delay = retry_delay if retry_delay is not None else delay
         values["next_retry_at"] = rt.now() + delay
         values["retry_count"] = int(job["retry_count"]) + 1
         message = (

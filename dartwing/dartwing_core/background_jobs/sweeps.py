@@ -26,11 +26,11 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from . import schema
-from .failures import ErrorType
 from .outcomes import fail, finish
 from .queueing import queue_and_send, queue_for, send
 from .records import JobRecord, fetch_job
 from .release import release_or_settle
+from .retry_policy import ErrorType
 from .runtime import Runtime, get_runtime
 from .settings import settings
 from .status import JobStatus

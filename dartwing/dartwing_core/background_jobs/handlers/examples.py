@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from ..context import JobContext
-from ..failures import PermanentError, TransientError
+from ..retry_policy import PermanentError, TransientError
 
 
 def echo(context: JobContext) -> dict:

@@ -10,7 +10,7 @@ import time
 
 from ..cleanup import RETENTION_DAYS, cleanup_old_jobs
 from ..context import JobContext
-from ..failures import PermanentError
+from ..retry_policy import PermanentError
 
 
 def elapsed_ms(started: float) -> int:

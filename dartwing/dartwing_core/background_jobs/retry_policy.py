@@ -1,9 +1,11 @@
-"""What a handler's exception means for its job: error classes, classification, and backoff.
+"""The retry policy, in one place: what a handler's exception means, and when a failed job runs again.
 
 Handlers raise TransientError for "try again later" and PermanentError for "retrying cannot help".
 Anything else is classified by `classification()`, checked in order (first match wins); an exception
 no entry matches is treated as transient, because a retry that fails again costs less than a job
-dropped for an error nobody anticipated.
+dropped for an error nobody anticipated. `delay_before_retry` decides between a retry (after the backoff)
+and Dead Letter; outcomes.py records that decision, and the minute sweep (sweeps.py) queues a retry
+once it is due. The numbers are settings (settings.py): base 60 s, cap 16 min, ±20 % jitter.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import socket
 import sys
 from datetime import timedelta
 from enum import Enum
+from typing import Any
 
 
 class TransientError(Exception):
@@ -21,10 +24,6 @@ class TransientError(Exception):
 
 class PermanentError(Exception):
     """The handler failed for a reason a retry cannot fix: send the job to Dead Letter."""
-
-
-class JobCanceled(Exception):
-    """Raised inside a handler at a checkpoint after cancellation was requested."""
 
 
 class ErrorType(str, Enum):
@@ -89,3 +88,14 @@ def backoff_delay(
     delay = min(base_seconds * (2**retry_count), cap_seconds)
     spread = (rng or random).uniform(-jitter, jitter)
     return timedelta(seconds=delay * (1 + spread))
+
+
+def delay_before_retry(
+    job: dict[str, Any], error_type: ErrorType, *, base_seconds: float, cap_seconds: float
+) -> timedelta | None:
+    """How long the failed attempt of `job` waits before its retry, or None for Dead Letter: a
+    permanent error, or retries used up (`retry_count == max_retries`, so a job runs at most
+    max_retries + 1 times)."""
+    if error_type is ErrorType.PERMANENT or int(job["retry_count"]) >= int(job["max_retries"]):
+        return None
+    return backoff_delay(int(job["retry_count"]), base_seconds=base_seconds, cap_seconds=cap_seconds)
