@@ -295,6 +295,7 @@ def test_openapi_document_describes_every_endpoint(api):
             "get_job_metrics",
             "get_job_history",
             "explain_job",
+            "retry_matching",
             "check_realtime_room",
             "delete_job",
         )

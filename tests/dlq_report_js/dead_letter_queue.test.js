@@ -8,7 +8,9 @@ const { loadReport, jobs, REPORT_JS } = require("./harness.js");
 
 const RETRY = "dartwing.dartwing_core.api.jobs.retry_job";
 const DELETE = "dartwing.dartwing_core.api.jobs.delete_job";
+const RETRY_MATCHING = "dartwing.dartwing_core.api.jobs.retry_matching";
 const RETRY_BUTTON = "Retry Selected";
+const RETRY_ALL_BUTTON = "Retry All Matching";
 const DELETE_BUTTON = "Delete Selected";
 
 const ok = () => ({ ok: true, message: { status: "Queued" } });
@@ -27,10 +29,10 @@ function summaryText(seen) {
 	return typeof m === "string" ? m : `${m.title} ${m.message}`;
 }
 
-test("the report asks for a checkbox column and adds both buttons", () => {
+test("the report asks for a checkbox column and adds its three buttons", () => {
 	const { options, buttons } = loadReport();
 	assert.equal(options.checkboxColumn, true);
-	assert.deepEqual(Object.keys(buttons).sort(), [DELETE_BUTTON, RETRY_BUTTON]);
+	assert.deepEqual(Object.keys(buttons).sort(), [DELETE_BUTTON, RETRY_ALL_BUTTON, RETRY_BUTTON]);
 });
 
 test("bulk retry calls retry_job for exactly the rows checked at click time", async () => {
@@ -166,4 +168,56 @@ test("the report file never deletes through frappe.client", () => {
 	assert.ok(!source.includes("frappe.client.delete"));
 	assert.ok(source.includes(DELETE));
 	assert.ok(source.includes(RETRY));
+});
+
+// A server that retries `batch` jobs per call out of `total` matching ones.
+function matchingServer(total, batch, failedPerCall = []) {
+	let left = total;
+	return {
+		[RETRY_MATCHING]: () => {
+			const failed = failedPerCall.shift() || [];
+			const retried = Math.min(batch, left) - failed.length;
+			left -= retried;
+			return { ok: true, message: { retried, failed, remaining: left } };
+		},
+	};
+}
+
+test("retry all matching asks first, then calls retry_matching with the filters until none remain", async () => {
+	const t = loadReport({ server: matchingServer(1200, 500), filters: { organization: "Org A", older_than_hours: 2 } });
+	await t.click(RETRY_ALL_BUTTON);
+	assert.equal(t.seen.confirms.length, 1);
+	assert.equal(t.seen.confirms[0].callsBefore, 0, "nothing is sent before the confirmation");
+	assert.deepEqual(
+		t.seen.calls.map((c) => [c.method, JSON.parse(c.args.filters)]),
+		Array(3).fill([RETRY_MATCHING, { organization: "Org A", older_than_hours: 2 }])
+	);
+	assert.match(summaryText(t.seen), /Retried: 1200, failed: 0/);
+	assert.equal(t.seen.refreshes, 1);
+	assert.deepEqual(t.seen.alerts.map((a) => a.message), [
+		"Retried 500; 700 still match",
+		"Retried 1000; 200 still match",
+		"Retried 1200; 0 still match",
+	]);
+});
+
+test("retry all matching stops when a batch retries none and lists the jobs that failed", async () => {
+	const stuck = [{ job_id: "JOB-9", error: "changed while retrying" }];
+	const t = loadReport({ server: matchingServer(3, 3, [stuck, stuck]) });
+	await t.click(RETRY_ALL_BUTTON);
+	assert.equal(t.seen.calls.length, 2, "the second batch retried nothing: no third call");
+	const text = summaryText(t.seen);
+	assert.match(text, /Retried: 2, failed: 2/);
+	assert.match(text, /JOB-9/);
+});
+
+test("retry all matching declined sends nothing; a refused call is reported", async () => {
+	const declined = loadReport({ server: matchingServer(5, 5), confirm: false });
+	await declined.click(RETRY_ALL_BUTTON);
+	assert.equal(declined.seen.calls.length, 0);
+	const refused = loadReport({ server: { [RETRY_MATCHING]: () => conflict("Only a System Manager or Job Administrator may retry jobs") } });
+	await refused.click(RETRY_ALL_BUTTON);
+	const text = summaryText(refused.seen);
+	assert.match(text, /Retried: 0/);
+	assert.match(text, /Only a System Manager/);
 });

@@ -71,7 +71,8 @@ function jobs(...names) {
 // Load the real report file into a fresh context and hand back the stubs with what they saw.
 // `server` maps a method name to (args) => {ok: true, message} | {ok: false, status, response};
 // `remaining` returns the rows the next refresh shows; `confirm` answers frappe.confirm.
-function loadReport({ rows = jobs("JOB-1", "JOB-2", "JOB-3"), server = {}, remaining, confirm = true } = {}) {
+// `filters` is what the report's filter bar holds (report.get_filter_values()).
+function loadReport({ rows = jobs("JOB-1", "JOB-2", "JOB-3"), server = {}, remaining, confirm = true, filters = {} } = {}) {
 	const seen = { calls: [], confirms: [], msgprints: [], alerts: [], refreshes: 0, pending: [] };
 	const frappe = {
 		query_reports: {},
@@ -122,6 +123,9 @@ function loadReport({ rows = jobs("JOB-1", "JOB-2", "JOB-3"), server = {}, remai
 		report_name: "Dead Letter Queue",
 		data: rows.slice(),
 		datatable: new FakeDatatable(rows.slice()),
+		get_filter_values() {
+			return Object.assign({}, filters);
+		},
 		page: {
 			add_inner_button(label, action) {
 				buttons[label] = action;

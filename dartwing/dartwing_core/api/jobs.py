@@ -82,6 +82,11 @@ def retry_job(job_id=None):
 
 
 @frappe.whitelist(methods=["POST"])
+def retry_matching(filters=None, batch_size=None):
+    return _call(service.retry_matching, filters=filters, batch_size=batch_size)
+
+
+@frappe.whitelist(methods=["POST"])
 def delete_job(job_id=None):
     return _call(service.delete_job, job_id=job_id)
 

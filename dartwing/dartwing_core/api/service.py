@@ -10,6 +10,7 @@ after an error.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from dartwing.dartwing_core.background_jobs import get_job_history as _history
@@ -17,6 +18,8 @@ from dartwing.dartwing_core.background_jobs import get_job_status as _status
 from dartwing.dartwing_core.background_jobs import list_jobs as _list
 from dartwing.dartwing_core.background_jobs import submit_job as _submit
 from dartwing.dartwing_core.background_jobs import tenancy
+from dartwing.dartwing_core.background_jobs.bulk_operations import MAX_BATCH
+from dartwing.dartwing_core.background_jobs.bulk_operations import retry_matching as _retry_matching
 from dartwing.dartwing_core.background_jobs.errors import InvalidInputError
 from dartwing.dartwing_core.background_jobs.events import org_room
 from dartwing.dartwing_core.background_jobs.metrics import get_job_metrics as _metrics
@@ -37,6 +40,7 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "get_job_metrics": ("GET", "POST"),
     "get_job_history": ("GET", "POST"),
     "explain_job": ("GET", "POST"),
+    "retry_matching": ("POST",),
     "check_realtime_room": ("GET", "POST"),
 }
 
@@ -91,6 +95,19 @@ def retry_job(job_id=None) -> dict[str, Any]:
     return {"job_id": view.job_id, "status": view.status, "retry_count": view.retry_count}
 
 
+def retry_matching(filters=None, batch_size=None) -> dict[str, Any]:
+    """Retry up to `batch_size` (500) Dead Letter jobs matching `filters` (administrators); call again
+    while `remaining` is above 0 and the last call retried some."""
+    if isinstance(filters, str):
+        try:
+            filters = json.loads(filters) if filters.strip() else {}
+        except ValueError:
+            raise InvalidInputError("filters must be a JSON object") from None
+    if filters is not None and not isinstance(filters, dict):
+        raise InvalidInputError("filters must be a JSON object")
+    return _retry_matching(filters, limit=_integer("batch_size", batch_size, MAX_BATCH))
+
+
 def delete_job(job_id=None) -> dict[str, Any]:
     """Delete a finished job and its history (administrators; the dead letter queue's Delete)."""
     return _delete(job_id)
@@ -125,6 +142,14 @@ def check_realtime_room(room=None) -> dict[str, Any]:
             allowed = tenancy.can_access(rt, user, organization) and org_room(organization) == room
             reason = None if allowed else f"not an active member of {organization}"
     return {"user": user, "room": room, "allowed": allowed, "reason": reason}
+
+
+def _integer(name: str, value: Any, default: int) -> int:
+    if value in (None, ""):
+        return default
+    if isinstance(value, bool) or not str(value).isdigit():
+        raise InvalidInputError(f"{name} must be a whole number")
+    return int(value)
 
 
 def _flag(name: str, value: Any) -> bool:

@@ -1,4 +1,5 @@
-// Dead Letter Queue report: filters, and bulk Retry / Delete of the checked rows.
+// Dead Letter Queue report: filters, bulk Retry / Delete of the checked rows, and Retry All Matching
+// (every Dead Letter job the filters match, retried server-side in batches by retry_matching).
 //
 // Both actions go through the engine's whitelisted endpoints (never frappe.client.*): the engine
 // checks the job's status and the caller's role, and deletes a finished job with its log (a Canceled child keeps a dangling depends_on).
@@ -10,6 +11,7 @@
 	const REPORT = "Dead Letter Queue";
 	const RETRY = "dartwing.dartwing_core.api.jobs.retry_job";
 	const DELETE = "dartwing.dartwing_core.api.jobs.delete_job";
+	const RETRY_MATCHING = "dartwing.dartwing_core.api.jobs.retry_matching";
 
 	const escape = (text) =>
 		frappe.utils && frappe.utils.escape_html
@@ -66,7 +68,7 @@
 		return __("The request failed");
 	}
 
-	// One call, settled either way: {ok: true} or {ok: false, reason}. Frappe calls `always` after
+	// One call, settled either way: {ok: true, message} or {ok: false, reason}. Frappe calls `always` after
 	// `callback` on success and before `error` on failure; some failures (403, 404) reach `error`
 	// without the response, or never reach it, so `always` keeps the response and settles last.
 	function call_one(method, args) {
@@ -84,7 +86,7 @@
 					method: method,
 					args: args,
 					silent: true, // one summary at the end instead of a dialog per job
-					callback: () => settle({ ok: true }),
+					callback: (response) => settle({ ok: true, message: response && response.message }),
 					error: (response) =>
 						settle({ ok: false, reason: reason_of(response || last_response) }),
 					always: (response) => {
@@ -180,6 +182,62 @@
 				if (!names.length) return Promise.resolve(null);
 				return run(title, __("Retried"), RETRY, names);
 			});
+
+			// Every Dead Letter job the current filters match, not only the rows on screen (the
+			// report shows 500 at most): the engine retries them in batches, one call each, until
+			// none remain; the count left after each batch is the progress.
+			report.page.add_inner_button(__("Retry All Matching"), () => {
+				const title = __("Retry All Matching");
+				if (busy) {
+					frappe.show_alert({ message: __("The previous action is still running"), indicator: "orange" });
+					return;
+				}
+				const filters = Object.assign({}, report.get_filter_values ? report.get_filter_values() : {});
+				frappe.confirm(__("Retry every Dead Letter job that matches the current filters?"), () =>
+					retry_all(title, filters)
+				);
+			});
+
+			const retry_all = async (title, filters) => {
+				busy = true;
+				let retried = 0;
+				const failed = [];
+				let problem = null;
+				try {
+					for (;;) {
+						const answer = await call_one(RETRY_MATCHING, { filters: JSON.stringify(filters) });
+						if (!answer.ok) {
+							problem = answer.reason;
+							break;
+						}
+						retried += answer.message.retried;
+						failed.push(...answer.message.failed);
+						frappe.show_alert({
+							message: __("Retried {0}; {1} still match", [retried, answer.message.remaining]),
+							indicator: "blue",
+						});
+						if (!answer.message.remaining || !answer.message.retried) break;
+					}
+				} finally {
+					clear_selection(report.datatable);
+					busy = false;
+					report.refresh();
+				}
+				let message = __("Retried: {0}, failed: {1}", [retried, failed.length]);
+				if (failed.length) {
+					message +=
+						"<ul>" +
+						failed.map((f) => `<li><b>${escape(f.job_id)}</b>: ${escape(f.error)}</li>`).join("") +
+						"</ul>";
+				}
+				if (problem) message += `<p>${escape(problem)}</p>`;
+				frappe.msgprint({
+					title: title,
+					message: message,
+					indicator: problem || failed.length ? (retried ? "orange" : "red") : "green",
+				});
+				return { retried: retried, failed: failed, problem: problem };
+			};
 
 			report.page.add_inner_button(__("Delete Selected"), () => {
 				const title = __("Delete Selected");

@@ -11,6 +11,7 @@ from typing import Any
 
 from dartwing import __version__
 from dartwing.dartwing_core.api import service
+from dartwing.dartwing_core.background_jobs.bulk_operations import MAX_BATCH
 from dartwing.dartwing_core.background_jobs.queries import MAX_LIST_LIMIT
 from dartwing.dartwing_core.background_jobs.status import JobStatus, Priority
 from dartwing.dartwing_core.background_jobs.submission import MAX_RETRIES_LIMIT, MAX_TIMEOUT_SECONDS
@@ -41,6 +42,14 @@ PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
     # The bound queries.list_jobs enforces on start.
     "start": ({"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0}, "Offset of the first job"),
     "force": ({"type": "boolean", "default": False}, "Also stop a running job's RQ work horse"),
+    "filters": (
+        {"oneOf": [{"type": "object"}, {"type": "string"}]},
+        "Dead Letter filter: organization, job_type, error_type, older_than_hours (an object or its JSON text)",
+    ),
+    "batch_size": (
+        {"type": "integer", "minimum": 1, "maximum": MAX_BATCH, "default": MAX_BATCH},
+        "Jobs this call retries at most",
+    ),
     "room": ({"type": "string", "maxLength": 144, "examples": ["org:Demo Org"]}, "Realtime room to check"),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
