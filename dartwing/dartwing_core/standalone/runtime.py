@@ -196,14 +196,19 @@ class StandaloneRuntime:
         self.commit()
 
     def make_name(self, series: str) -> str:
+        return self.make_names(series, 1)[0]
+
+    def make_names(self, series: str, count: int) -> list[str]:
         prefix, digits = naming.parse_series(series, self.now())
-        value = int(
-            self.execute(naming.bump_statement(self.engine.dialect.name), {"prefix": prefix}).scalar()
-        )
-        return f"{prefix}{value:0{digits}d}"
+        bump = naming.bump_statement(self.engine.dialect.name)
+        last = int(self.execute(bump, {"prefix": prefix, "count": count}).scalar())
+        return naming.series_names(prefix, digits, last, count)
 
     def next_autoincrement(self, doctype: str) -> int | None:
         return None  # an AUTO_INCREMENT / INTEGER PRIMARY KEY column assigns it
+
+    def next_autoincrements(self, doctype: str, count: int) -> list[int] | None:
+        return None
 
     def now(self) -> datetime:
         return datetime.now(timezone.utc).replace(tzinfo=None)
@@ -245,6 +250,29 @@ class StandaloneRuntime:
             description=job_id,
             pipeline=self._state.redis_batch,  # None outside a commit: sent at once
         )
+
+    def enqueue_many(self, messages: list[tuple[str, str, dict[str, Any], int]]) -> None:
+        from rq import Queue
+
+        by_queue: dict[str, list[Any]] = {}
+        for queue, job_id, kwargs, timeout in messages:
+            by_queue.setdefault(queue, []).append(
+                Queue.prepare_data(
+                    RUN_JOB,
+                    kwargs=kwargs,
+                    timeout=timeout,
+                    job_id=job_id,
+                    result_ttl=0,
+                    failure_ttl=RQ_FAILURE_TTL_SECONDS,
+                    description=job_id,
+                )
+            )
+        batch = self._state.redis_batch  # inside a commit: the commit's one MULTI/EXEC
+        pipe = batch if batch is not None else self.redis.pipeline()
+        for queue, datas in by_queue.items():
+            Queue(queue_name(queue), connection=self.redis).enqueue_many(datas, pipeline=pipe)
+        if batch is None:
+            pipe.execute()
 
     def messages_pending(self, job_ids: list[str]) -> set[str]:
         return pending_among(self.redis, {job_id: job_id for job_id in job_ids})
