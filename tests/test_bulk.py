@@ -3,11 +3,12 @@ transaction contract, and jobs actually run by a worker."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
 import sqlalchemy as sa
-from conftest import ADMIN, ALICE, BOB, ORG_A, ORG_B, wait_for
+from conftest import ADMIN, ALICE, BOB, ORG_A, ORG_B, table_counts, wait_for
 from test_submit import snapshot
 
 from dartwing.dartwing_core.background_jobs import (
@@ -180,10 +181,15 @@ def test_the_callers_rollback_leaves_no_rows_and_sends_no_message(rt):
 
 def test_a_held_job_under_a_cap_is_released_after_commit(rt):
     admin.upsert_job_type(
-        rt, "capped", "dartwing.dartwing_core.background_jobs.handlers.examples.echo", max_concurrent_per_org=2
+        rt,
+        "capped",
+        "dartwing.dartwing_core.background_jobs.handlers.examples.echo",
+        max_concurrent_per_org=2,
     )
     rt.commit()
-    jobs = submit_jobs([{"job_type": "capped", "organization": ORG_A, "parameters": {"n": i}} for i in range(4)])
+    jobs = submit_jobs(
+        [{"job_type": "capped", "organization": ORG_A, "parameters": {"n": i}} for i in range(4)]
+    )
     assert all(j.status == "Pending" for j in jobs)
     rt.commit()
     statuses = sorted(get_job_status(j.name).status for j in jobs)
@@ -200,7 +206,10 @@ def test_two_racing_batches_with_overlapping_jobs_give_each_job_once(rt):
     def submit(offset: int) -> None:
         runtime = StandaloneRuntime(rt.config)
         try:
-            batch = [{"job_type": "echo", "organization": ORG_A, "parameters": {"n": offset + i}} for i in range(50)]
+            batch = [
+                {"job_type": "echo", "organization": ORG_A, "parameters": {"n": offset + i}}
+                for i in range(50)
+            ]
             barrier.wait()
             submit_jobs(batch, runtime=runtime)
             runtime.commit()
@@ -236,3 +245,77 @@ def test_a_worker_runs_every_job_of_a_batch(rt, workers):
         return all(status == "Completed" for status in done)
 
     wait_for(all_done, timeout=60, message="the batch to complete")
+
+
+# --- the CLI and both HTTP surfaces -------------------------------------------------------------
+
+
+def test_http_submit_jobs_answers_the_jobs_or_400_with_errors_by_index(api, rt):
+    ok = api.call(
+        "POST",
+        "submit_jobs",
+        json={
+            "jobs": [{"job_type": "echo", "organization": ORG_A, "parameters": {"n": i}} for i in range(3)]
+        },
+    )
+    assert ok.status_code == 200, ok.text
+    created = ok.json()["message"]["jobs"]
+    assert [job["status"] for job in created] == ["Queued"] * 3
+    before = table_counts(rt)
+    refused = api.call(
+        "POST",
+        "submit_jobs",
+        json={
+            "jobs": [
+                {"job_type": "echo", "organization": ORG_A, "parameters": {"n": 9}},
+                {"job_type": "echo", "organization": ORG_B},
+                {"job_type": "echo", "organization": ORG_A, "parameters": {"n": 0}},
+            ]
+        },
+    )
+    assert refused.status_code == 400, refused.text
+    body = refused.json()
+    assert body["exc_type"] == "BulkSubmitError"
+    assert [(e["index"], e["error"]) for e in body["errors"]] == [
+        (1, "NotPermittedError"),
+        (2, "DuplicateJobError"),
+    ]
+    assert table_counts(rt) == before
+    form = api.call(
+        "POST", "submit_jobs", data={"jobs": json.dumps([{"job_type": "noop", "organization": ORG_A}])}
+    )
+    assert form.status_code == 200, form.text
+    too_many = api.call(
+        "POST",
+        "submit_jobs",
+        json={"jobs": [{"job_type": "noop", "organization": ORG_A}] * (MAX_BULK_JOBS + 1)},
+    )
+    assert too_many.status_code == 400 and "the limit is" in too_many.text
+    assert api.call("POST", "submit_jobs", json={"jobs": "[1,"}).status_code == 400
+    doc = api.client.get("/api/openapi.json").json()
+    operation = doc["paths"]["/api/method/dartwing.dartwing_core.api.jobs.submit_jobs"]["post"]
+    jobs_schema = operation["requestBody"]["content"]["application/json"]["schema"]["properties"]["jobs"]
+    assert jobs_schema["maxItems"] == MAX_BULK_JOBS
+
+
+def test_seed_surface_takes_a_list_all_or_nothing(api, rt):
+    url = "/api/system/background-jobs"
+    headers = {"Authorization": api.tokens[ALICE].replace("token ", "Bearer ")}
+    ok = api.client.post(
+        url, headers=headers, json=[{"job_type": "echo", "payload": {"n": i}} for i in range(2)]
+    )
+    assert ok.status_code == 200, ok.text
+    assert [(job["status"], job["organization"]) for job in ok.json()] == [("queued", ORG_A)] * 2
+    before = table_counts(rt)
+    refused = api.client.post(
+        url,
+        headers=headers,
+        json=[{"job_type": "echo", "payload": {"n": 5}}, {"job_type": "echo", "colour": 1}, 7],
+    )
+    assert refused.status_code == 400, refused.text
+    assert [(e["index"], e["error"]) for e in refused.json()["errors"]] == [
+        (1, "InvalidInputError"),
+        (2, "InvalidInputError"),
+    ]
+    assert "colour" in refused.json()["errors"][0]["message"]
+    assert table_counts(rt) == before

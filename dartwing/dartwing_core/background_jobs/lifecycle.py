@@ -89,7 +89,9 @@ def submit_log_rows(
     """The log rows `record_submit` writes for `job` (a bulk submit inserts many jobs' at once, and
     names them itself: `named=False`)."""
     pending = JobStatus.PENDING.value
-    rows = [_log_entry(rt, job, from_status=None, to_status=pending, now=now, message="Submitted", named=named)]
+    rows = [
+        _log_entry(rt, job, from_status=None, to_status=pending, now=now, message="Submitted", named=named)
+    ]
     if job["status"] != pending:
         rows.append(_log_entry(rt, job, from_status=pending, to_status=job["status"], now=now, named=named))
     return rows
