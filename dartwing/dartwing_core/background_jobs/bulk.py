@@ -17,9 +17,6 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
-import sqlalchemy as sa
-
-from . import schema
 from .errors import DartwingError, DuplicateJobError, InvalidInputError
 from .lifecycle import announce_submit, submit_log_rows
 from .queueing import queue_for
@@ -88,7 +85,7 @@ def submit_jobs(specs: Any, *, runtime: Runtime | None = None) -> list[JobRecord
     if log_names is not None:
         for entry, name in zip(log_rows, log_names, strict=True):
             entry["name"] = name
-    _insert_rows(rt, schema.job_execution_log, log_rows)
+    _insert_rows(rt, "tabJob Execution Log", log_rows)
     for row in rows:
         announce_submit(rt, row, row["creation"])
     messages = [
@@ -204,12 +201,12 @@ def _insert_deduplicated(rt: Runtime, rows: list[JobRecord], job_types: list[dic
     insert runs again, live ones are reported.
     """
     if not any(row["job_hash"] for row in rows):
-        _insert_rows(rt, schema.background_job, rows)
+        _insert_rows(rt, "tabBackground Job", rows)
         return
     for _ in range(_DEDUP_ATTEMPTS):
         try:
             with rt.savepoint():
-                _insert_rows(rt, schema.background_job, rows)
+                _insert_rows(rt, "tabBackground Job", rows)
             return
         except Exception as exc:
             if not rt.is_unique_violation(exc):
@@ -235,6 +232,10 @@ def _duplicates_of_existing(
     }
     if not windows:
         return []
+    import sqlalchemy as sa
+
+    from . import schema
+
     bj = schema.background_job
     query = sa.select(bj.c.name, bj.c.status, bj.c.creation, bj.c.job_hash).where(
         bj.c.job_hash.in_(sorted(windows))
@@ -253,7 +254,7 @@ def _duplicates_of_existing(
     ]
 
 
-def _insert_rows(rt: Runtime, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+def _insert_rows(rt: Runtime, table: str, rows: list[dict[str, Any]]) -> None:
     """Multi-row INSERTs of `rows`, grouped by the columns they set (Queued rows set more)."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
@@ -264,14 +265,18 @@ def _insert_rows(rt: Runtime, table: sa.Table, rows: list[dict[str, Any]]) -> No
             size = min(_MAX_ROWS_PER_INSERT, 1 << ((len(group) - start).bit_length() - 1))
             chunk = group[start : start + size]
             params = {f"{column}_{i}": row[column] for i, row in enumerate(chunk) for column in columns}
-            rt.execute(_multi_row_insert(table.name, columns, size), params)
+            rt.execute(_multi_row_insert(table, columns, size), params)
             start += size
 
 
 @lru_cache(maxsize=64)
-def _multi_row_insert(table_name: str, columns: tuple[str, ...], size: int) -> sa.Insert:
+def _multi_row_insert(table_name: str, columns: tuple[str, ...], size: int) -> Any:
     """INSERT of `size` rows with bound parameters `<column>_<row>`, built once per shape so each
     runtime compiles it once (sql.py and the standalone runtime cache compiled statements)."""
+    import sqlalchemy as sa  # here, not at import: see statements.py
+
+    from . import schema
+
     table = schema.metadata.tables[table_name]
     return sa.insert(table).values([{c: sa.bindparam(f"{c}_{i}") for c in columns} for i in range(size)])
 
