@@ -244,9 +244,9 @@ class FrappeRuntime:
         )
 
     def enqueue_many(self, messages: list[tuple[str, str, dict[str, Any], int]]) -> None:
-        """What `enqueue` sends for each message (`frappe.enqueue`'s RQ job: `execute_job` with the
-        site, user and `run_job`'s kwargs, a `site::id` job id, Frappe's TTLs and failure callback),
-        through RQ's `enqueue_many` on one pipeline (rq 1.15 and 2.x)."""
+        """What `enqueue` sends for each message — `frappe.enqueue`'s RQ job: `execute_job` with the
+        site, user and `run_job`'s kwargs, a `site::id` job id, Frappe's TTLs, failure callback and
+        call-string description — all on one pipeline (rq_batch.py; rq 1.15 and 2.x)."""
         from frappe.utils.background_jobs import (
             RQ_JOB_FAILURE_TTL,
             RQ_RESULTS_TTL,
@@ -254,35 +254,35 @@ class FrappeRuntime:
             get_queue,
             truncate_failed_registry,
         )
-        from rq import Callback, Queue
+        from rq import Callback
+
+        from dartwing.dartwing_core.background_jobs import rq_batch
 
         site, user = frappe.local.site, frappe.session.user
-        failure_ttl = frappe.conf.get("rq_job_failure_ttl") or RQ_JOB_FAILURE_TTL
-        result_ttl = frappe.conf.get("rq_results_ttl") or RQ_RESULTS_TTL
         by_queue: dict[str, list[Any]] = {}
         for queue, job_id, kwargs, timeout in messages:
-            by_queue.setdefault(self.queue_name(queue), []).append(
-                Queue.prepare_data(
+            queue_args = {
+                "site": site,
+                "user": user,
+                "method": RUN_JOB,
+                "event": None,
+                "job_name": RUN_JOB,
+                "is_async": True,
+                "kwargs": kwargs,
+            }
+            message = (create_job_id(job_id), queue_args, timeout)
+            by_queue.setdefault(self.queue_name(queue), []).append(message)
+        with get_redis_conn().pipeline() as pipe:
+            for queue, batch_messages in by_queue.items():
+                rq_batch.write_messages(
+                    pipe,
+                    get_queue(queue),
                     execute_job,
-                    kwargs={
-                        "site": site,
-                        "user": user,
-                        "method": RUN_JOB,
-                        "event": None,
-                        "job_name": RUN_JOB,
-                        "is_async": True,
-                        "kwargs": kwargs,
-                    },
-                    timeout=timeout,
-                    job_id=create_job_id(job_id),
-                    failure_ttl=failure_ttl,
-                    result_ttl=result_ttl,
+                    batch_messages,
+                    failure_ttl=frappe.conf.get("rq_job_failure_ttl") or RQ_JOB_FAILURE_TTL,
+                    result_ttl=frappe.conf.get("rq_results_ttl") or RQ_RESULTS_TTL,
                     on_failure=Callback(func=truncate_failed_registry),
                 )
-            )
-        with get_redis_conn().pipeline() as pipe:
-            for queue, datas in by_queue.items():
-                get_queue(queue).enqueue_many(datas, pipeline=pipe)
             pipe.execute()
 
     def messages_pending(self, job_ids: list[str]) -> set[str]:

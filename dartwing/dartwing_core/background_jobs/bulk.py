@@ -125,6 +125,7 @@ def _validated_rows(
     item checked as submit_job checks it, each (job type, organization) pair and each parent read
     once per batch."""
     checks: dict[Any, Callable[[], Any]] = {}
+    now = rt.now()  # one instant for the batch: its rows share their time columns
     rows, job_types, indices, errors = [], [], [], []
     first_with_hash: dict[str, int] = {}
     for index, spec in enumerate(items):
@@ -148,6 +149,7 @@ def _validated_rows(
                 depends_on,
                 spec.get("timeout"),
                 spec.get("max_retries"),
+                now=now,
             )
             _once(checks, valid_parent, rt, depends_on, organization)
             if row["job_hash"]:
@@ -255,7 +257,12 @@ def _duplicates_of_existing(
 
 
 def _insert_rows(rt: Runtime, table: str, rows: list[dict[str, Any]]) -> None:
-    """Multi-row INSERTs of `rows`, grouped by the columns they set (Queued rows set more)."""
+    """Multi-row INSERTs of `rows`, grouped by the columns they set (Queued rows set more).
+
+    A column holding one value in every row of a statement is bound once for all of them: most of a
+    batch's columns are alike (its time, owner, type, status, counters), and escaping each value is
+    most of the client's cost of a multi-row INSERT.
+    """
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(tuple(sorted(row)), []).append(row)
@@ -264,21 +271,33 @@ def _insert_rows(rt: Runtime, table: str, rows: list[dict[str, Any]]) -> None:
         while start < len(group):
             size = min(_MAX_ROWS_PER_INSERT, 1 << ((len(group) - start).bit_length() - 1))
             chunk = group[start : start + size]
-            params = {f"{column}_{i}": row[column] for i, row in enumerate(chunk) for column in columns}
-            rt.execute(_multi_row_insert(table, columns, size), params)
+            first = chunk[0]
+            shared = tuple(
+                c
+                for c in columns
+                if all(row[c] == first[c] and type(row[c]) is type(first[c]) for row in chunk)
+            )
+            params = {f"{c}_all": first[c] for c in shared}
+            varying = [c for c in columns if c not in shared]
+            params.update((f"{c}_{i}", row[c]) for i, row in enumerate(chunk) for c in varying)
+            rt.execute(_multi_row_insert(table, columns, shared, size), params)
             start += size
 
 
 @lru_cache(maxsize=64)
-def _multi_row_insert(table_name: str, columns: tuple[str, ...], size: int) -> Any:
-    """INSERT of `size` rows with bound parameters `<column>_<row>`, built once per shape so each
-    runtime compiles it once (sql.py and the standalone runtime cache compiled statements)."""
+def _multi_row_insert(table_name: str, columns: tuple[str, ...], shared: tuple[str, ...], size: int) -> Any:
+    """INSERT of `size` rows with bound parameters `<column>_<row>`, or `<column>_all` for a column in
+    `shared`; built once per shape so each runtime compiles it once (sql.py and the standalone
+    runtime cache compiled statements)."""
     import sqlalchemy as sa  # here, not at import: see statements.py
 
     from . import schema
 
     table = schema.metadata.tables[table_name]
-    return sa.insert(table).values([{c: sa.bindparam(f"{c}_{i}") for c in columns} for i in range(size)])
+    one = {c: sa.bindparam(f"{c}_all") for c in shared}
+    return sa.insert(table).values(
+        [{c: one[c] if c in one else sa.bindparam(f"{c}_{i}") for c in columns} for i in range(size)]
+    )
 
 
 def _send_all(rt: Runtime, messages: list[tuple[str, str, dict[str, Any], int]]) -> None:

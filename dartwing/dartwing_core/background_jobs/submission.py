@@ -141,11 +141,14 @@ def new_row(
     depends_on: Any,
     timeout: Any,
     max_retries: Any,
+    *,
+    now: datetime | None = None,
 ) -> JobRecord:
-    """The validated Pending row of a new job, without its name (`jt`: from `checked_job_type`)."""
+    """The validated Pending row of a new job, without its name (`jt`: from `checked_job_type`),
+    created at `now` (default: the runtime's clock; a bulk submit's jobs share one instant)."""
     params_json = _valid_parameters(parameters)
     chosen_priority = _valid_priority(priority, jt)
-    now = rt.now()
+    now = now or rt.now()
     params_hash = parameters_hash(job_type, organization, params_json)
     return JobRecord(
         creation=now,
@@ -179,8 +182,8 @@ def queue_at_insert(rt: Runtime, row: JobRecord, jt: dict[str, Any]) -> bool:
     org_cap, type_cap = int(jt["max_concurrent_jobs"] or 0), int(jt.get("max_concurrent_per_org") or 0)
     if not queues_at_submit(row, org_cap, type_cap):
         return False
-    # Inserted Queued: one write instead of an insert and a transition.
-    row.update(status=JobStatus.QUEUED.value, **queued_values(rt, row))
+    # Inserted Queued, at its creation: one write instead of an insert and a transition.
+    row.update({**queued_values(rt, row), "status": JobStatus.QUEUED.value, "queued_at": row["creation"]})
     return True
 
 

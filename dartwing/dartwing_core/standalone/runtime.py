@@ -20,6 +20,7 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 
+from dartwing.dartwing_core.background_jobs import rq_batch
 from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB, pending_among
 from dartwing.dartwing_core.background_jobs.runtime import ExecResult, Params
 from dartwing.dartwing_core.background_jobs.statements import built
@@ -252,25 +253,25 @@ class StandaloneRuntime:
         )
 
     def enqueue_many(self, messages: list[tuple[str, str, dict[str, Any], int]]) -> None:
+        """The messages `enqueue` would send, one pipeline for them all (rq_batch.py); inside a
+        commit, the commit's own MULTI/EXEC."""
         from rq import Queue
 
         by_queue: dict[str, list[Any]] = {}
         for queue, job_id, kwargs, timeout in messages:
-            by_queue.setdefault(queue, []).append(
-                Queue.prepare_data(
-                    RUN_JOB,
-                    kwargs=kwargs,
-                    timeout=timeout,
-                    job_id=job_id,
-                    result_ttl=0,
-                    failure_ttl=RQ_FAILURE_TTL_SECONDS,
-                    description=job_id,
-                )
-            )
-        batch = self._state.redis_batch  # inside a commit: the commit's one MULTI/EXEC
+            by_queue.setdefault(queue, []).append((job_id, kwargs, timeout))
+        batch = self._state.redis_batch
         pipe = batch if batch is not None else self.redis.pipeline()
-        for queue, datas in by_queue.items():
-            Queue(queue_name(queue), connection=self.redis).enqueue_many(datas, pipeline=pipe)
+        for queue, batch_messages in by_queue.items():
+            rq_batch.write_messages(
+                pipe,
+                Queue(queue_name(queue), connection=self.redis),
+                RUN_JOB,
+                batch_messages,
+                describe=lambda job: job.id,
+                result_ttl=0,
+                failure_ttl=RQ_FAILURE_TTL_SECONDS,
+            )
         if batch is None:
             pipe.execute()
 
