@@ -80,7 +80,10 @@ def submit_jobs(specs: Any, *, runtime: Runtime | None = None) -> list[JobRecord
         row["name"] = name
     queued = [queue_at_insert(rt, row, jt) for row, jt in zip(rows, job_types, strict=True)]
     _insert_deduplicated(rt, rows, job_types)
-    log_rows = [entry for row in rows for entry in submit_log_rows(rt, row, row["creation"], named=False)]
+    per_job = [submit_log_rows(rt, row, row["creation"], named=False) for row in rows]
+    # Every job's first row, then every job's second: each job's rows stay in order, and a statement's
+    # rows then differ only in their job (see _insert_rows).
+    log_rows = [entries[i] for i in range(2) for entries in per_job if i < len(entries)]
     log_names = rt.next_autoincrements("Job Execution Log", len(log_rows))
     if log_names is not None:
         for entry, name in zip(log_rows, log_names, strict=True):
