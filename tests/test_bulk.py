@@ -234,6 +234,38 @@ def test_two_racing_batches_with_overlapping_jobs_give_each_job_once(rt):
     assert hashes == 50
 
 
+@pytest.mark.mariadb
+@pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
+def test_racing_batches_take_distinct_consecutive_names(rt):
+    """Each batch reserves its names in one statement: under concurrency every batch's names are
+    consecutive and no name is taken twice."""
+    names: dict[int, list[str]] = {}
+    barrier = threading.Barrier(3)
+
+    def submit(which: int) -> None:
+        runtime = StandaloneRuntime(rt.config)
+        try:
+            barrier.wait()
+            jobs = submit_jobs([{"job_type": "noop", "organization": ORG_A}] * 40, runtime=runtime)
+            runtime.commit()
+            names[which] = [job.name for job in jobs]
+        finally:
+            runtime.rollback()
+            runtime.engine.dispose()
+
+    threads = [threading.Thread(target=submit, args=(which,)) for which in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(names) == [0, 1, 2]
+    every = [name for batch in names.values() for name in batch]
+    assert len(set(every)) == 120
+    for batch in names.values():
+        numbers = [int(name.rsplit("-", 1)[1]) for name in batch]
+        assert numbers == list(range(numbers[0], numbers[0] + 40))
+
+
 def test_a_worker_runs_every_job_of_a_batch(rt, workers):
     jobs = submit_jobs(specs(20))
     rt.commit()
