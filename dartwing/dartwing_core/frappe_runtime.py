@@ -251,7 +251,6 @@ class FrappeRuntime:
             RQ_JOB_FAILURE_TTL,
             RQ_RESULTS_TTL,
             execute_job,
-            get_queue,
             truncate_failed_registry,
         )
         from rq import Callback
