@@ -9,7 +9,7 @@ because they would skew each other's numbers.
     python bench/run.py --only throughput,worker_memory
     python bench/run.py --skip orphan_recovery
 
-Order: throughput, submit_latency, worker_memory, then sweeps_scale, soak, realtime_latency and
+Order: throughput, submit_latency, bulk_submit, worker_memory, then sweeps_scale, soak, realtime_latency and
 orphan_recovery when present, then any other bench/*.py with a main(). A benchmark whose main()
 takes no arguments (orphan_recovery: fixed production timings, 1–2 minutes) is left out of --quick.
 Exit status: 0 when every benchmark returned 0.
@@ -32,6 +32,7 @@ from common import print_table, write_result  # noqa: E402
 PREFERRED = (
     "throughput",
     "submit_latency",
+    "bulk_submit",
     "worker_memory",
     "sweeps_scale",
     "soak",

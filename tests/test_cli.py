@@ -60,3 +60,28 @@ def test_user_add_for_an_unknown_organization_fails_and_creates_nothing(run):
 def test_an_unreachable_database_is_one_line(run):
     result = run("status", "JOB-2026-00001", options=("--db-url", "mysql+pymysql://root@127.0.0.1:1/none"))
     assert_one_line_failure(result, "OperationalError")
+
+
+def test_cli_submit_many_submits_a_jsonl_file_or_names_the_rejected_lines(run, tmp_path):
+    assert run("init").returncode == 0
+    good = tmp_path / "jobs.jsonl"
+    good.write_text(
+        '{"job_type": "echo", "organization": "Demo Org", "parameters": {"n": 1}}\n\n'
+        '{"job_type": "noop", "organization": "Demo Org", "priority": "High"}\n'
+    )
+    done = run("submit-many", str(good), options=("--user", "demo@example.com"))
+    assert done.returncode == 0, done.stderr
+    assert [line.split()[1] for line in done.stdout.splitlines()] == ["Queued", "Queued"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"job_type": "echo", "organization": "Demo Org", "parameters": {"n": 2}}\n'
+        '{"job_type": "nope", "organization": "Demo Org"}\n'
+    )
+    refused = run("submit-many", str(bad), options=("--user", "demo@example.com"))
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "line 2: InvalidInputError: Unknown job type 'nope'" in refused.stderr
+    assert "nothing was submitted" in refused.stderr
+    bad.write_text("{not json\n")
+    assert "line 1: not valid JSON" in run("submit-many", str(bad)).stderr
+    assert run("status", done.stdout.split()[0]).returncode == 0
+    assert "JOB-" in run("status", done.stdout.split()[2]).stdout

@@ -383,7 +383,7 @@ def test_outbox_sweep_reaches_a_stranded_job_behind_another_tenants_capped_flood
     rt.commit()
     flood = [submit_job("echo", ORG_A, {"n": i}) for i in range(12)]
     rt.commit()
-    monkeypatch.setattr(submission, "_release_after_commit", lambda rt, job: None)  # the crash
+    monkeypatch.setattr(submission, "release_after_commit", lambda rt, job: None)  # the crash
     rt.set_user(BOB)
     stranded = submit_job("echo", ORG_B, {"tenant": "b"})
     rt.commit()

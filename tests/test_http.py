@@ -288,6 +288,7 @@ def test_openapi_document_describes_every_endpoint(api):
         BASE + name
         for name in (
             "submit_job",
+            "submit_jobs",
             "get_job_status",
             "list_jobs",
             "cancel_job",

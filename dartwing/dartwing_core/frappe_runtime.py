@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import frappe
-from frappe.model.naming import make_autoname
+from frappe.model.naming import make_autoname, parse_naming_series
 from frappe.utils.background_jobs import create_job_id, get_job, get_queue, get_redis_conn
 
 from dartwing.dartwing_core.background_jobs.events import JOB_STATUS_CHANGED, organization_of
@@ -37,6 +37,13 @@ DEFAULT_QUEUES = {
     Priority.LOW.value: "long",
 }
 
+
+# Takes `count` numbers of a naming series at once: the counter row's lock orders concurrent takers,
+# as make_autoname's SELECT ... FOR UPDATE does, and RETURNING answers the last number taken.
+_TAKE_SERIES = (
+    "insert into `tabSeries` (`name`, `current`) values (%(prefix)s, %(count)s) "
+    "on duplicate key update `current` = `current` + %(count)s returning `current`"
+)
 
 # MariaDB's info string for an UPDATE (mysql_info): "Rows matched: 1  Changed: 0  Warnings: 0".
 _ROWS_MATCHED = re.compile(rb"Rows matched: (\d+)")
@@ -156,9 +163,36 @@ class FrappeRuntime:
     def make_name(self, series: str) -> str:
         return make_autoname(series)
 
+    def make_names(self, series: str, count: int) -> list[str]:
+        """`count` names of the series as make_autoname would give them one by one (Frappe parses the
+        series; `tabSeries` is bumped once by `count`, in one upsert that takes the row's lock)."""
+        taken: list[tuple[int, int]] = []  # (digits, last number taken)
+
+        def take(prefix: str, digits: int) -> str:
+            rows = frappe.db.sql(_TAKE_SERIES, {"prefix": prefix, "count": count})
+            taken.append((digits, int(rows[0][0])))
+            return "\0"  # where each name's number goes
+
+        template = parse_naming_series(series, number_generator=take)
+        if not taken:
+            raise ValueError(f"naming series {series!r} has no ##### part")
+        digits, last = taken[0]
+        return [template.replace("\0", f"{value:0{digits}d}") for value in range(last - count + 1, last + 1)]
+
     def next_autoincrement(self, doctype: str) -> int | None:
         # Frappe's autoincrement DocTypes take names from a MariaDB sequence, not AUTO_INCREMENT.
         return frappe.db.get_next_sequence_val(doctype)
+
+    def next_autoincrements(self, doctype: str, count: int) -> list[int] | None:
+        # The sequence Frappe names `<doctype>_id_seq` (frappe.database.sequence), `count` values in
+        # one statement; the name is ours, never the caller's, and the count is a bound parameter.
+        sequence = frappe.scrub(f"{doctype}_id_seq")
+        rows = frappe.db.sql(
+            "with recursive n(i) as (select 1 union all select i + 1 from n where i < %(count)s) "
+            f"select nextval(`{sequence}`) from n",
+            {"count": count},
+        )
+        return [int(row[0]) for row in rows]
 
     def now(self) -> datetime:
         """What `frappe.utils.now_datetime()` answers (UTC in the system time zone, naive), without
@@ -208,6 +242,47 @@ class FrappeRuntime:
             enqueue_after_commit=False,
             **kwargs,
         )
+
+    def enqueue_many(self, messages: list[tuple[str, str, dict[str, Any], int]]) -> None:
+        """What `enqueue` sends for each message — `frappe.enqueue`'s RQ job: `execute_job` with the
+        site, user and `run_job`'s kwargs, a `site::id` job id, Frappe's TTLs, failure callback and
+        call-string description — all on one pipeline (rq_batch.py; rq 1.15 and 2.x)."""
+        from frappe.utils.background_jobs import (
+            RQ_JOB_FAILURE_TTL,
+            RQ_RESULTS_TTL,
+            execute_job,
+            truncate_failed_registry,
+        )
+        from rq import Callback
+
+        from dartwing.dartwing_core.background_jobs import rq_batch
+
+        site, user = frappe.local.site, frappe.session.user
+        by_queue: dict[str, list[Any]] = {}
+        for queue, job_id, kwargs, timeout in messages:
+            queue_args = {
+                "site": site,
+                "user": user,
+                "method": RUN_JOB,
+                "event": None,
+                "job_name": RUN_JOB,
+                "is_async": True,
+                "kwargs": kwargs,
+            }
+            message = (create_job_id(job_id), queue_args, timeout)
+            by_queue.setdefault(self.queue_name(queue), []).append(message)
+        with get_redis_conn().pipeline() as pipe:
+            for queue, batch_messages in by_queue.items():
+                rq_batch.write_messages(
+                    pipe,
+                    get_queue(queue),
+                    execute_job,
+                    batch_messages,
+                    failure_ttl=frappe.conf.get("rq_job_failure_ttl") or RQ_JOB_FAILURE_TTL,
+                    result_ttl=frappe.conf.get("rq_results_ttl") or RQ_RESULTS_TTL,
+                    on_failure=Callback(func=truncate_failed_registry),
+                )
+            pipe.execute()
 
     def messages_pending(self, job_ids: list[str]) -> set[str]:
         return pending_among(get_redis_conn(), {job_id: create_job_id(job_id) for job_id in job_ids})

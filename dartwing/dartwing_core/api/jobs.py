@@ -24,6 +24,8 @@ def _call(function, **kwargs):
         return function(**kwargs)
     except DartwingError as exc:
         frappe.msgprint(str(exc), title="Background Jobs", indicator="red")
+        if isinstance(getattr(exc, "errors", None), list):  # a bulk submit's rejected items, by index
+            frappe.local.response["errors"] = exc.errors
         raise
 
 
@@ -49,9 +51,21 @@ def submit_job(
     )
 
 
+@frappe.whitelist(methods=["POST"])
+def submit_jobs(jobs=None):
+    """Up to MAX_BULK_JOBS jobs, all or nothing; the rate limit counts the request once."""
+    frappe.form_dict[_RATE_KEY] = frappe.session.user
+    return _submit_many_within_rate_limit(jobs=jobs)
+
+
 @rate_limit(key=_RATE_KEY, limit=SUBMITS_PER_MINUTE, seconds=60, ip_based=False)
 def _submit_within_rate_limit(**kwargs):
     return _call(service.submit_job, **kwargs)
+
+
+@rate_limit(key=_RATE_KEY, limit=SUBMITS_PER_MINUTE, seconds=60, ip_based=False)
+def _submit_many_within_rate_limit(**kwargs):
+    return _call(service.submit_jobs, **kwargs)
 
 
 @frappe.whitelist(methods=["GET", "POST"])

@@ -17,6 +17,7 @@ from dartwing.dartwing_core.background_jobs import get_job_history as _history
 from dartwing.dartwing_core.background_jobs import get_job_status as _status
 from dartwing.dartwing_core.background_jobs import list_jobs as _list
 from dartwing.dartwing_core.background_jobs import submit_job as _submit
+from dartwing.dartwing_core.background_jobs import submit_jobs as _submit_many
 from dartwing.dartwing_core.background_jobs import tenancy
 from dartwing.dartwing_core.background_jobs.bulk_operations import MAX_BATCH
 from dartwing.dartwing_core.background_jobs.bulk_operations import retry_matching as _retry_matching
@@ -32,6 +33,7 @@ from dartwing.dartwing_core.background_jobs.waiting import explain_wait as _expl
 # Every endpoint, with the HTTP methods Frappe allows for it (whitelist(methods=...)).
 ENDPOINTS: dict[str, tuple[str, ...]] = {
     "submit_job": ("POST",),
+    "submit_jobs": ("POST",),
     "get_job_status": ("GET", "POST"),
     "list_jobs": ("GET", "POST"),
     "cancel_job": ("POST",),
@@ -65,6 +67,20 @@ def submit_job(
         max_retries=max_retries,
     )
     return {"job_id": job.name, "status": job.status, "message": "Job submitted successfully"}
+
+
+def submit_jobs(jobs=None) -> dict[str, Any]:
+    """Submit many jobs at once, all or nothing; they are queued when the request commits."""
+    if isinstance(jobs, str):
+        try:
+            jobs = json.loads(jobs)
+        except ValueError:
+            raise InvalidInputError("jobs must be a JSON list of job specs") from None
+    created = _submit_many(jobs)
+    return {
+        "jobs": [{"job_id": job.name, "status": job.status} for job in created],
+        "message": f"{len(created)} jobs submitted",
+    }
 
 
 def get_job_status(job_id=None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from importlib import import_module
 # (the readers' modules build SQLAlchemy statements at import).
 _EXPORTS = {
     **dict.fromkeys(("JobCanceled", "JobContext"), "context"),
+    **dict.fromkeys(("MAX_BULK_JOBS", "BulkSubmitError", "submit_jobs"), "bulk"),
     **dict.fromkeys(
         (
             "AuthenticationError",

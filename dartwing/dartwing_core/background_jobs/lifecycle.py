@@ -47,10 +47,11 @@ def _log_entry(
     message: str | None = None,
     error_type: str | None = None,
     duration_ms: int | None = None,
+    named: bool = True,
 ) -> dict[str, Any]:
-    """One Job Execution Log row for a move of `job`."""
+    """One Job Execution Log row for a move of `job` (`named=False`: the caller names it)."""
     user = rt.current_user()
-    name = rt.next_autoincrement("Job Execution Log")
+    name = rt.next_autoincrement("Job Execution Log") if named else None
     return {
         **({} if name is None else {"name": name}),
         "creation": now,
@@ -78,13 +79,28 @@ def _write_log(rt: Runtime, *entries: dict[str, Any]) -> None:
 def record_submit(rt: Runtime, job: dict[str, Any], now: datetime) -> None:
     """Log a job its submit just inserted. One inserted already Queued (nothing held it) also logs
     and announces its Pending → Queued move, as if it had been inserted Pending and then moved."""
+    _write_log(rt, *submit_log_rows(rt, job, now))
+    announce_submit(rt, job, now)
+
+
+def submit_log_rows(
+    rt: Runtime, job: dict[str, Any], now: datetime, *, named: bool = True
+) -> list[dict[str, Any]]:
+    """The log rows `record_submit` writes for `job` (a bulk submit inserts many jobs' at once, and
+    names them itself: `named=False`)."""
     pending = JobStatus.PENDING.value
-    submitted = _log_entry(rt, job, from_status=None, to_status=pending, now=now, message="Submitted")
-    if job["status"] == pending:
-        _write_log(rt, submitted)
-        return
-    _write_log(rt, submitted, _log_entry(rt, job, from_status=pending, to_status=job["status"], now=now))
-    _announce(rt, job, pending, JobStatus(job["status"]), now)
+    rows = [
+        _log_entry(rt, job, from_status=None, to_status=pending, now=now, message="Submitted", named=named)
+    ]
+    if job["status"] != pending:
+        rows.append(_log_entry(rt, job, from_status=pending, to_status=job["status"], now=now, named=named))
+    return rows
+
+
+def announce_submit(rt: Runtime, job: dict[str, Any], now: datetime) -> None:
+    """The event of a job inserted already Queued (one inserted Pending announces its release)."""
+    if job["status"] != JobStatus.PENDING.value:
+        _announce(rt, job, JobStatus.PENDING.value, JobStatus(job["status"]), now)
 
 
 def transition(

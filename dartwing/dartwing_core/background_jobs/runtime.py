@@ -86,8 +86,15 @@ class Runtime(Protocol):
     def make_name(self, series: str) -> str:
         """Next name of a naming series such as `JOB-.YYYY.-.#####`, unique under concurrency."""
 
+    def make_names(self, series: str, count: int) -> list[str]:
+        """The next `count` names of a naming series, in order, taken in one statement (bulk submit)."""
+
     def next_autoincrement(self, doctype: str) -> int | None:
         """Name for a new row of an `autoincrement` DocType, or None when the database assigns it."""
+
+    def next_autoincrements(self, doctype: str, count: int) -> list[int] | None:
+        """Names for `count` new rows of an `autoincrement` DocType in one statement, or None when the
+        database assigns them."""
 
     def now(self) -> datetime:
         """The current time as the database stores it (naive)."""
@@ -112,6 +119,9 @@ class Runtime(Protocol):
     # --- transport, after commit ---------------------------------------------------------------
     def enqueue(self, queue: str, job_id: str, kwargs: dict[str, Any], timeout: int) -> None:
         """Hand a job message to RQ now (callers run this after commit). Idempotent by `job_id`."""
+
+    def enqueue_many(self, messages: list[tuple[str, str, dict[str, Any], int]]) -> None:
+        """`enqueue` for many `(queue, job_id, kwargs, timeout)` messages in one Redis round trip."""
 
     def messages_pending(self, job_ids: list[str]) -> set[str]:
         """Those of the RQ messages `job_ids` that RQ still holds for delivery (waiting or being

@@ -13,7 +13,7 @@ database, not a read-then-insert, decides which of two identical submits wins.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import tenancy
@@ -103,21 +103,54 @@ def submit_job(
     """
     rt = runtime or get_runtime()
     user = rt.current_user()
+    jt = checked_job_type(rt, user, job_type, organization)
+    row = new_row(rt, user, jt, job_type, organization, parameters, priority, depends_on, timeout, max_retries)
+    valid_parent(rt, depends_on, organization)
+    row["name"] = rt.make_name(JOB_NAMING_SERIES)
+    queue_now = queue_at_insert(rt, row, jt)
+    _insert_deduplicated(rt, row, dedup_window(jt))
+    record_submit(rt, row, row["creation"])
+    if queue_now:
+        send_after_commit(rt, row, queue_for(row, jt))
+    else:
+        rt.after_commit(lambda: release_after_commit(rt, JobRecord(row)))
+    return row
+
+
+def checked_job_type(rt: Runtime, user: str, job_type: Any, organization: Any) -> dict[str, Any]:
+    """The Job Type's settings for a submit by `user` to `organization`, once every check on the
+    pair has passed: both exist and accept jobs, the user may act for the organization and holds the
+    type's role. Raises InvalidInputError or NotPermittedError."""
     jt = _valid_job_type_and_organization(rt, user, job_type, organization)
-    org_cap = int(jt["max_concurrent_jobs"] or 0)
     tenancy.require_access(rt, user, organization, member=bool(jt["is_member"]))
     if jt.get("requires_role") and not (
         tenancy.is_admin(rt, user) or jt["requires_role"] in rt.user_roles(user)
     ):
         raise NotPermittedError(f"Job type {job_type} requires the role {jt['requires_role']}")
+    return jt
+
+
+def new_row(
+    rt: Runtime,
+    user: str,
+    jt: dict[str, Any],
+    job_type: str,
+    organization: str,
+    parameters: Any,
+    priority: Any,
+    depends_on: Any,
+    timeout: Any,
+    max_retries: Any,
+    *,
+    now: datetime | None = None,
+) -> JobRecord:
+    """The validated Pending row of a new job, without its name (`jt`: from `checked_job_type`),
+    created at `now` (default: the runtime's clock; a bulk submit's jobs share one instant)."""
     params_json = _valid_parameters(parameters)
     chosen_priority = _valid_priority(priority, jt)
-    _valid_parent(rt, depends_on, organization)
-
-    now = rt.now()
+    now = now or rt.now()
     params_hash = parameters_hash(job_type, organization, params_json)
-    window = int(jt.get("deduplication_window") or 0)
-    row = JobRecord(
+    return JobRecord(
         creation=now,
         modified=now,
         owner=user,
@@ -128,7 +161,7 @@ def submit_job(
         priority=chosen_priority.value,
         parameters=params_json,
         parameters_hash=params_hash,
-        job_hash=params_hash if window > 0 else None,
+        job_hash=params_hash if dedup_window(jt) > 0 else None,
         depends_on=depends_on or None,
         progress=0,
         retry_count=0,
@@ -137,20 +170,24 @@ def submit_job(
         timeout=_bounded_int("timeout", timeout, jt.get("default_timeout") or 300, 1, MAX_TIMEOUT_SECONDS),
         max_retries=_bounded_int("max_retries", max_retries, jt.get("max_retries"), 0, MAX_RETRIES_LIMIT),
     )
-    row["name"] = rt.make_name(JOB_NAMING_SERIES)
-    queue_now = queues_at_submit(row, org_cap, int(jt.get("max_concurrent_per_org") or 0))
-    if queue_now:  # inserted Queued: one write instead of an insert and a transition
-        row.update(status=JobStatus.QUEUED.value, **queued_values(rt, row))
-    _insert_deduplicated(rt, row, window)
-    record_submit(rt, row, now)
-    if queue_now:
-        send_after_commit(rt, row, queue_for(row, jt))
-    else:
-        rt.after_commit(lambda: _release_after_commit(rt, JobRecord(row)))
-    return row
 
 
-def _release_after_commit(rt: Runtime, job: JobRecord) -> None:
+def dedup_window(jt: dict[str, Any]) -> int:
+    """Seconds a new job of this type holds its dedup slot (0: no dedup)."""
+    return int(jt.get("deduplication_window") or 0)
+
+
+def queue_at_insert(rt: Runtime, row: JobRecord, jt: dict[str, Any]) -> bool:
+    """Make the named row Queued when nothing can hold it (no parent, no cap); True if it did."""
+    org_cap, type_cap = int(jt["max_concurrent_jobs"] or 0), int(jt.get("max_concurrent_per_org") or 0)
+    if not queues_at_submit(row, org_cap, type_cap):
+        return False
+    # Inserted Queued, at its creation: one write instead of an insert and a transition.
+    row.update({**queued_values(rt, row), "status": JobStatus.QUEUED.value, "queued_at": row["creation"]})
+    return True
+
+
+def release_after_commit(rt: Runtime, job: JobRecord) -> None:
     """Queue the new job in a transaction of its own, unless its parent or a cap holds it Pending
     (or cancel it, if its parent ended Dead Letter / Canceled while it was being submitted).
 
@@ -229,7 +266,7 @@ def _bounded_int(name: str, value: Any, default: Any, low: int, high: int) -> in
     return number
 
 
-def _valid_parent(rt: Runtime, depends_on: Any, organization: str) -> JobRecord | None:
+def valid_parent(rt: Runtime, depends_on: Any, organization: str) -> JobRecord | None:
     if depends_on is None or depends_on == "":
         return None
     if not isinstance(depends_on, str):
@@ -265,11 +302,21 @@ def _insert_deduplicated(rt: Runtime, row: dict[str, Any], window_seconds: int) 
         holder = rt.execute(_DEDUP_HOLDER, {"job_hash": row["job_hash"]}).first()
         if holder is None:
             continue  # the holder went away between our insert and this read: try again
-        expired = holder["creation"] < row["creation"] - timedelta(seconds=window_seconds)
-        if JobStatus(holder["status"]) not in TERMINAL and not expired:
+        if not left_slot(holder, row["creation"], window_seconds):
             raise DuplicateJobError(holder["name"], holder["status"])
-        rt.execute(_FREE_DEDUP_SLOT, {"holder": holder["name"], "held_hash": row["job_hash"]})
+        free_slot(rt, holder["name"], row["job_hash"])
     # Every round was lost to a concurrent identical submit: it holds the slot now.
     if holder is None:
         raise DuplicateJobError("(a concurrent submit)", JobStatus.PENDING.value)
     raise DuplicateJobError(holder["name"], holder["status"])
+
+
+def left_slot(holder: dict[str, Any], now: datetime, window_seconds: int) -> bool:
+    """Whether the job holding a dedup slot has left it: terminal, or older than the window at `now`."""
+    expired = holder["creation"] < now - timedelta(seconds=window_seconds)
+    return JobStatus(holder["status"]) in TERMINAL or expired
+
+
+def free_slot(rt: Runtime, holder: str, job_hash: str) -> None:
+    """Take the dedup slot `job_hash` from the job `holder`, which has left it (a compare-and-set)."""
+    rt.execute(_FREE_DEDUP_SLOT, {"holder": holder, "held_hash": job_hash})

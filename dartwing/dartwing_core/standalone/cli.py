@@ -10,7 +10,13 @@ from datetime import date, datetime
 
 import click
 
-from dartwing.dartwing_core.background_jobs import DartwingError, get_job_status, submit_job
+from dartwing.dartwing_core.background_jobs import (
+    BulkSubmitError,
+    DartwingError,
+    get_job_status,
+    submit_job,
+    submit_jobs,
+)
 from dartwing.dartwing_core.background_jobs.runtime import get_runtime
 
 from . import configure
@@ -128,6 +134,35 @@ def submit(
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
     click.echo(f"{job.name} {get_job_status(job.name).status}")
     rt.commit()
+
+
+@cli.command("submit-many")
+@click.argument("jobs_file", type=click.File("r", encoding="utf-8"))
+@click.pass_context
+def submit_many(ctx: click.Context, jobs_file) -> None:
+    """Submit the jobs of a JSON Lines file (`-`: stdin), one submit_job object a line, as --user, in
+    one transaction: all of them or, if any line is rejected, none (each rejected line is listed).
+    Prints each job's id and status."""
+    lines = [(number, line) for number, line in enumerate(jobs_file, start=1) if line.strip()]
+    specs = []
+    for number, line in lines:
+        try:
+            specs.append(json.loads(line))
+        except ValueError:
+            raise click.ClickException(f"line {number}: not valid JSON; nothing was submitted") from None
+    rt = _runtime(ctx)
+    try:
+        with rt.transaction():
+            jobs = submit_jobs(specs)
+    except BulkSubmitError as exc:
+        for error in exc.errors:
+            where = f"line {lines[error['index']][0]}" if error["index"] is not None else "batch"
+            click.echo(f"{where}: {error['error']}: {error['message']}", err=True)
+        raise click.ClickException(f"{len(exc.errors)} line(s) rejected; nothing was submitted") from None
+    except DartwingError as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+    for job in jobs:
+        click.echo(f"{job.name} {job.status}")
 
 
 @cli.command()

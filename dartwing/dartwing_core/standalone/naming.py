@@ -40,13 +40,20 @@ def parse_series(series: str, now: datetime) -> tuple[str, int]:
 
 @cache
 def bump_statement(dialect: str):
-    """One statement that creates the counter `prefix` at 1 or increments it, returning its new value.
+    """One statement that creates the counter `prefix` at `count` or adds `count` to it, returning its
+    new value: the last of `count` numbers taken at once (a bulk submit's names).
 
-    Built once per dialect (it runs on every submit) with the prefix as a bind parameter."""
+    Built once per dialect (it runs on every submit) with the prefix and count as bind parameters."""
     s = tables.series
-    insert = _UPSERTS[dialect](s).values(name=sa.bindparam("prefix"), current=1)
+    count = sa.bindparam("count", type_=sa.Integer())
+    insert = _UPSERTS[dialect](s).values(name=sa.bindparam("prefix"), current=count)
     if dialect in ("mysql", "mariadb"):
-        upsert = insert.on_duplicate_key_update(current=s.c.current + 1)
+        upsert = insert.on_duplicate_key_update(current=s.c.current + count)
     else:
-        upsert = insert.on_conflict_do_update(index_elements=[s.c.name], set_={"current": s.c.current + 1})
+        upsert = insert.on_conflict_do_update(index_elements=[s.c.name], set_={"current": s.c.current + count})
     return upsert.returning(s.c.current)
+
+
+def series_names(prefix: str, digits: int, last: int, count: int) -> list[str]:
+    """The `count` names of a series that end at number `last`, in order."""
+    return [f"{prefix}{value:0{digits}d}" for value in range(last - count + 1, last + 1)]

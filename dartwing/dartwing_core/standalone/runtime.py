@@ -20,6 +20,7 @@ from typing import Any
 import redis
 import sqlalchemy as sa
 
+from dartwing.dartwing_core.background_jobs import rq_batch
 from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB, pending_among
 from dartwing.dartwing_core.background_jobs.runtime import ExecResult, Params
 from dartwing.dartwing_core.background_jobs.statements import built
@@ -196,14 +197,19 @@ class StandaloneRuntime:
         self.commit()
 
     def make_name(self, series: str) -> str:
+        return self.make_names(series, 1)[0]
+
+    def make_names(self, series: str, count: int) -> list[str]:
         prefix, digits = naming.parse_series(series, self.now())
-        value = int(
-            self.execute(naming.bump_statement(self.engine.dialect.name), {"prefix": prefix}).scalar()
-        )
-        return f"{prefix}{value:0{digits}d}"
+        bump = naming.bump_statement(self.engine.dialect.name)
+        last = int(self.execute(bump, {"prefix": prefix, "count": count}).scalar())
+        return naming.series_names(prefix, digits, last, count)
 
     def next_autoincrement(self, doctype: str) -> int | None:
         return None  # an AUTO_INCREMENT / INTEGER PRIMARY KEY column assigns it
+
+    def next_autoincrements(self, doctype: str, count: int) -> list[int] | None:
+        return None
 
     def now(self) -> datetime:
         return datetime.now(timezone.utc).replace(tzinfo=None)
@@ -245,6 +251,29 @@ class StandaloneRuntime:
             description=job_id,
             pipeline=self._state.redis_batch,  # None outside a commit: sent at once
         )
+
+    def enqueue_many(self, messages: list[tuple[str, str, dict[str, Any], int]]) -> None:
+        """The messages `enqueue` would send, one pipeline for them all (rq_batch.py); inside a
+        commit, the commit's own MULTI/EXEC."""
+        from rq import Queue
+
+        by_queue: dict[str, list[Any]] = {}
+        for queue, job_id, kwargs, timeout in messages:
+            by_queue.setdefault(queue, []).append((job_id, kwargs, timeout))
+        batch = self._state.redis_batch
+        pipe = batch if batch is not None else self.redis.pipeline()
+        for queue, batch_messages in by_queue.items():
+            rq_batch.write_messages(
+                pipe,
+                Queue(queue_name(queue), connection=self.redis),
+                RUN_JOB,
+                batch_messages,
+                describe=lambda job: job.id,
+                result_ttl=0,
+                failure_ttl=RQ_FAILURE_TTL_SECONDS,
+            )
+        if batch is None:
+            pipe.execute()
 
     def messages_pending(self, job_ids: list[str]) -> set[str]:
         return pending_among(self.redis, {job_id: job_id for job_id in job_ids})

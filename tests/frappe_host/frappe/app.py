@@ -4,7 +4,8 @@ init_request (request, form_dict with `cmd`) → `frappe.handler.execute_cmd`: t
 whitelisted (else PermissionError) for this HTTP method (else PermissionError "Not permitted"), and is
 called with the form's keys it accepts → `{"message": result}`. Then `sync_database`: COMMIT for
 POST/PUT/DELETE/PATCH, ROLLBACK for a GET. An exception answers its `http_status_code` (500 when it
-has none) with `exc_type` and `_server_messages`, and an unsafe method is rolled back.
+has none) with `exc_type` and `_server_messages` beside what the method put in `frappe.local.response`,
+and an unsafe method is rolled back.
 Authentication is Frappe's business, not the app's: the caller names the session user.
 """
 
@@ -32,6 +33,7 @@ def handle(http_method: str, cmd: str, form: dict[str, Any] | None = None, user:
     frappe.local.request_ip = ip
     frappe.local.form_dict = frappe._dict(form or {}, cmd=cmd)
     frappe.local.message_log = []
+    frappe.local.response = frappe._dict(docs=[])
     rollback = True
     try:
         message = _execute_cmd(cmd)
@@ -39,7 +41,9 @@ def handle(http_method: str, cmd: str, form: dict[str, Any] | None = None, user:
         status = 200
     except Exception as exc:
         status = getattr(exc, "http_status_code", 500)
-        body = {"exc_type": type(exc).__name__, "exception": f"{type(exc).__module__}.{type(exc).__name__}: {exc}"}
+        # v15 `report_error` answers with `frappe.local.response`, so keys the method set stay in it.
+        body = {key: value for key, value in frappe.local.response.items() if key != "docs"}
+        body.update(exc_type=type(exc).__name__, exception=f"{type(exc).__module__}.{type(exc).__name__}: {exc}")
         if frappe.local.message_log:
             body["_server_messages"] = json.dumps([json.dumps(m) for m in frappe.local.message_log])
     else:

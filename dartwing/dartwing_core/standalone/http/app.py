@@ -44,11 +44,13 @@ def create_app(rt: StandaloneRuntime) -> Starlette:
     submits_per_org = _limit("DARTWING_SUBMIT_RATE_PER_ORG", 0)  # 0: no per-organization limit
     limiter = ratelimit.RateLimiter(rt.redis)
 
-    def limit_submits(user: str, organization: Any) -> None:
-        """Submit rate limits: per user, and per organization when configured."""
+    def limit_submits(user: str, *organizations: Any) -> None:
+        """Submit rate limits: per user, and per organization when configured. They count requests:
+        a bulk submit is one, for each organization it names (MAX_BULK_JOBS bounds its size)."""
         limiter.hit("submit", user, submits_per_user)
-        if submits_per_org and isinstance(organization, str):
-            limiter.hit("submit-org", organization, submits_per_org)
+        for organization in sorted({org for org in organizations if isinstance(org, str)}):
+            if submits_per_org:
+                limiter.hit("submit-org", organization, submits_per_org)
 
     def run_as(user: str, function, kwargs: dict[str, Any]) -> Any:
         rt.set_user(user)
@@ -77,6 +79,10 @@ def create_app(rt: StandaloneRuntime) -> Starlette:
             kwargs = await call_arguments(request, function)
             if name == "submit_job":
                 await run_in_threadpool(limit_submits, user, kwargs.get("organization"))
+            elif name == "submit_jobs":
+                jobs = kwargs.get("jobs") if isinstance(kwargs.get("jobs"), list) else []
+                organizations = [job.get("organization") for job in jobs if isinstance(job, dict)]
+                await run_in_threadpool(limit_submits, user, *organizations)
             return responses.message(await run_in_threadpool(run_as, user, function, kwargs))
         except DartwingError as exc:
             return responses.error(exc)

@@ -11,6 +11,7 @@ from typing import Any
 
 from dartwing import __version__
 from dartwing.dartwing_core.api import service
+from dartwing.dartwing_core.background_jobs.bulk import MAX_BULK_JOBS, SPEC_FIELDS
 from dartwing.dartwing_core.background_jobs.bulk_operations import MAX_BATCH
 from dartwing.dartwing_core.background_jobs.queries import MAX_LIST_LIMIT
 from dartwing.dartwing_core.background_jobs.status import JobStatus, Priority
@@ -52,8 +53,26 @@ PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "room": ({"type": "string", "maxLength": 144, "examples": ["org:Demo Org"]}, "Realtime room to check"),
 }
+PARAMETERS["jobs"] = (
+    {
+        "type": "array",
+        "maxItems": MAX_BULK_JOBS,
+        "items": {
+            "type": "object",
+            "properties": {
+                field: {**PARAMETERS[field][0], "description": PARAMETERS[field][1]}
+                for field in sorted(SPEC_FIELDS)
+            },
+            "required": ["job_type", "organization"],
+            "additionalProperties": False,
+        },
+    },
+    f"Job specs, each with submit_job's parameters; at most {MAX_BULK_JOBS}. All or nothing: one rejected"
+    " item rejects the batch (400, `errors` lists every rejected item by index)",
+)
 REQUIRED: dict[str, tuple[str, ...]] = {
     "submit_job": ("job_type", "organization"),
+    "submit_jobs": ("jobs",),
     "get_job_status": ("job_id",),
     "cancel_job": ("job_id",),
     "retry_job": ("job_id",),
@@ -76,6 +95,18 @@ ERROR_SCHEMA = {
         "exc_type": {"type": "string"},
         "exception": {"type": "string"},
         "_server_messages": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "submit_jobs only: every rejected item",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "index": {"type": ["integer", "null"], "description": "Position in `jobs`"},
+                    "error": {"type": "string", "examples": ["InvalidInputError", "DuplicateJobError"]},
+                    "message": {"type": "string"},
+                },
+            },
+        },
     },
 }
 

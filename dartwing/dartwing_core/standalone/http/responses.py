@@ -42,6 +42,8 @@ def error(exc: BaseException, status_code: int | None = None) -> Response:
         "exception": f"{type(exc).__module__}.{type(exc).__name__}: {text}",
         "_server_messages": json.dumps([server_message]),
     }
+    if isinstance(getattr(exc, "errors", None), list):  # a bulk submit's rejected items, by index
+        payload["errors"] = exc.errors
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimitedError) else None
     return json_response(payload, status, headers)
 

@@ -2,7 +2,8 @@
 
 That earlier worker had no tenants and five lowercase statuses. Here the caller's organization is
 the `organization` field, or — when omitted — the one organization the caller is an active member
-of (400 when that is ambiguous). Authentication is `Authorization: Bearer <api_key>:<api_secret>`.
+of (400 when that is ambiguous). POSTing a JSON list instead of one object submits them all at once
+(`submit_jobs`: all or nothing, rejected items listed by index in the 400's `errors`). Authentication is `Authorization: Bearer <api_key>:<api_secret>`.
 
 Status mapping (engine → seed 004): Pending, Queued → queued; Running → processing; Completed →
 completed; Failed, Timed Out, Dead Letter → failed; Canceled → cancelled. A `?status=` filter takes
@@ -18,14 +19,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from dartwing.dartwing_core.background_jobs import get_job_status, list_jobs, submit_job, tenancy
+from dartwing.dartwing_core.background_jobs import get_job_status, list_jobs, submit_job, submit_jobs, tenancy
+from dartwing.dartwing_core.background_jobs.bulk import BulkSubmitError
 from dartwing.dartwing_core.background_jobs.errors import DartwingError, InvalidInputError
 from dartwing.dartwing_core.background_jobs.operations import cancel_job
 from dartwing.dartwing_core.background_jobs.status import JobStatus
 
 from ..runtime import StandaloneRuntime
 from . import auth, responses
-from .params import parse_body, read_body
+from .params import loads, parse_body, read_body
 
 SEED_STATUS = {
     JobStatus.PENDING: "queued",
@@ -62,6 +64,32 @@ def seed_view(job: dict[str, Any]) -> dict[str, Any]:
         "started_at": job["started_at"],
         "completed_at": job["completed_at"],
     }
+
+
+def _seed_specs(rt: StandaloneRuntime, items: Any) -> tuple[list[Any], dict[int, dict[str, Any]]]:
+    """The engine's specs for a list of seed-004 create bodies, and this surface's own errors by index
+    (an unknown field; no organization and no single membership to default to)."""
+    if not isinstance(items, list):
+        raise InvalidInputError("a bulk create body must be a JSON list")
+    specs, errors = [], {}
+    default: list[Any] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            specs.append(item)  # the engine reports it
+            continue
+        try:
+            unknown = sorted(set(item) - CREATE_FIELDS)
+            if unknown:
+                raise InvalidInputError(f"unknown field(s): {', '.join(unknown)}")
+            if not item.get("organization") and not default:
+                default.append(_organization_for(rt, rt.current_user(), None))
+        except InvalidInputError as exc:
+            errors[index] = {"index": index, "error": type(exc).__name__, "message": str(exc)}
+            specs.append({})  # rejected by the engine too, so the batch fails with this error in place
+            continue
+        fields = {("parameters" if key == "payload" else key): value for key, value in item.items()}
+        specs.append({**fields, "organization": item.get("organization") or default[0]})
+    return specs, errors
 
 
 def _organization_for(rt: StandaloneRuntime, user: str, given: Any) -> str:
@@ -123,12 +151,32 @@ def routes(rt: StandaloneRuntime, run_as, limit_submits) -> list[Route]:
         )
         return seed_view(get_job_status(job.name))
 
+    def create_many(request: Request, body: bytes) -> list[dict[str, Any]]:
+        specs, own_errors = _seed_specs(rt, loads(body))
+        limit_submits(
+            rt.current_user(), *(spec.get("organization") for spec in specs if isinstance(spec, dict))
+        )
+        try:
+            jobs = submit_jobs(specs)
+        except BulkSubmitError as exc:
+            raise BulkSubmitError([own_errors.get(e["index"], e) for e in exc.errors]) from None
+        empty = dict.fromkeys(("result", "error_message", "next_retry_at", "started_at", "completed_at"))
+        return [seed_view({**empty, **job, "job_id": job.name}) for job in jobs]
+
     def cancel(request: Request, body: bytes) -> dict[str, Any]:
         cancel_job(request.path_params["job_id"])
         return seed_view(get_job_status(request.path_params["job_id"]))
 
     async def collection(request: Request) -> Response:
-        return await handle(request, create if request.method == "POST" else list_view)
+        if request.method != "POST":
+            return await handle(request, list_view)
+        return await handle(request, create_or_create_many)
+
+    def create_or_create_many(request: Request, body: bytes) -> Any:
+        json_body = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if json_body == "application/json" and body.lstrip().startswith(b"["):
+            return create_many(request, body)
+        return create(request, body)
 
     async def item(request: Request) -> Response:
         return await handle(request, one)

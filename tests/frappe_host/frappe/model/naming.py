@@ -19,8 +19,9 @@ def getseries(key: str, digits: int) -> str:
     return ("%0" + str(digits) + "d") % number
 
 
-def parse_naming_series(parts: list[str] | str, doctype=None, doc=None) -> str:
-    """v15 `parse_naming_series` for the parts the app uses: #…, YY, YYYY, MM, DD and literals."""
+def parse_naming_series(parts: list[str] | str, doctype=None, doc=None, number_generator=None) -> str:
+    """v15 `parse_naming_series` for the parts the app uses: #…, YY, YYYY, MM, DD and literals.
+    `number_generator(prefix, digits)` gives the number part instead of `getseries`, as in v15."""
     if isinstance(parts, str):
         parts = parts.split(".")
     name, series_set, today = "", False, now_datetime()
@@ -29,7 +30,7 @@ def parse_naming_series(parts: list[str] | str, doctype=None, doc=None) -> str:
             continue
         if part.startswith("#"):
             if not series_set:
-                name += getseries(name, len(part))
+                name += (number_generator or getseries)(name, len(part))
                 series_set = True
         elif part == "YY":
             name += today.strftime("%y")

@@ -23,6 +23,7 @@ from frappe.utils import CallbackManager, get_bench_id
 
 RQ_JOB_FAILURE_TTL = 7 * 24 * 60 * 60
 RQ_RESULTS_TTL = 10 * 60
+RQ_FAILED_JOBS_LIMIT = 1000
 
 _redis_queue_conn: redis.Redis | None = None
 
@@ -126,6 +127,17 @@ def enqueue(
         frappe.db.after_commit.add(enqueue_call)
         return None
     return enqueue_call()
+
+
+def truncate_failed_registry(job, connection, type, value, traceback) -> None:
+    """v15 `truncate_failed_registry`, the `on_failure` callback `enqueue` gives every job: keep at most
+    `rq_failed_jobs_limit` (default RQ_FAILED_JOBS_LIMIT) jobs in each queue's failed registry."""
+    conf = getattr(frappe.local, "conf", None) or {}  # the site context may be gone after the job
+    keep = max(0, int(conf.get("rq_failed_jobs_limit") or RQ_FAILED_JOBS_LIMIT) - 1)
+    for qtype in get_queues_timeout():
+        registry = Queue(generate_qname(qtype), connection=connection).failed_job_registry
+        for job_id in registry.get_job_ids()[keep:]:
+            registry.remove(job_id, delete_job=True)
 
 
 def execute_job(site, method, event, job_name, kwargs, user=None, is_async=True, retry=0):

@@ -1,0 +1,314 @@
+"""submit_jobs: many jobs in one call, one transaction (the caller's), one Redis round trip.
+
+Every spec goes through submit_job's own checks (submission.py) and every failing item is reported
+by its index at once (BulkSubmitError, HTTP 400) before anything is written: a batch is all or
+nothing, with no partial mode — a caller fixes or drops the items named and submits again, and never
+has to find out which of its jobs exist. Two items that are the same job (same type, organization and
+parameters, under a dedup window) are an error at the later index, as is an item whose identical job
+already holds its dedup slot. Then: the names in one statement (`Runtime.make_names`), the jobs and
+their log rows in multi-row INSERTs, and after the caller's commit all the RQ messages in one
+pipeline (`Runtime.enqueue_many`). Jobs a parent or a cap holds are inserted Pending and released
+after the commit, as single submits are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
+
+from .errors import DartwingError, DuplicateJobError, InvalidInputError
+from .lifecycle import announce_submit, submit_log_rows
+from .queueing import queue_for
+from .records import JobRecord
+from .runtime import Runtime, get_runtime
+from .submission import (
+    JOB_NAMING_SERIES,
+    checked_job_type,
+    dedup_window,
+    free_slot,
+    left_slot,
+    new_row,
+    queue_at_insert,
+    release_after_commit,
+    valid_parent,
+)
+
+MAX_BULK_JOBS = 1000
+SPEC_FIELDS = frozenset(
+    {"job_type", "organization", "parameters", "priority", "depends_on", "timeout", "max_retries"}
+)
+_DEDUP_ATTEMPTS = 3
+# Rows per INSERT: powers of two up to this, so a process compiles at most nine statement shapes
+# per table, and the largest stays far below SQLite's and PostgreSQL's bound-parameter limits.
+_MAX_ROWS_PER_INSERT = 256
+
+
+class BulkSubmitError(InvalidInputError):
+    """Items of a bulk submit were rejected; nothing was written.
+
+    `errors`: one `{"index", "error", "message"}` per rejected item, `error` being the exception a
+    single submit of that item would raise (InvalidInputError, NotPermittedError, DuplicateJobError).
+    """
+
+    def __init__(self, errors: list[dict[str, Any]], message: str | None = None):
+        first = errors[0]
+        super().__init__(
+            message or f"{len(errors)} of the jobs were rejected; item {first['index']}: {first['message']}"
+        )
+        self.errors = errors
+
+
+def submit_jobs(specs: Any, *, runtime: Runtime | None = None) -> list[JobRecord]:
+    """Create many Background Jobs as the runtime's current user; they run after the caller commits.
+
+    `specs`: a list of dicts with submit_job's arguments (job_type, organization, parameters,
+    priority, depends_on, timeout, max_retries), at most MAX_BULK_JOBS. Returns the rows in the
+    order given. Raises InvalidInputError for a malformed batch, BulkSubmitError naming every
+    rejected item; in either case nothing has been written.
+    """
+    rt = runtime or get_runtime()
+    items = _valid_batch(specs)
+    user = rt.current_user()
+    rows, job_types, indices, errors = _validated_rows(rt, user, items)
+    if errors:
+        errors += _duplicates_of_existing(rt, rows, job_types, indices, lock=False)
+        raise BulkSubmitError(sorted(errors, key=lambda error: error["index"]))
+    if not rows:
+        return []
+    for row, name in zip(rows, rt.make_names(JOB_NAMING_SERIES, len(rows)), strict=True):
+        row["name"] = name
+    queued = [queue_at_insert(rt, row, jt) for row, jt in zip(rows, job_types, strict=True)]
+    _insert_deduplicated(rt, rows, job_types)
+    per_job = [submit_log_rows(rt, row, row["creation"], named=False) for row in rows]
+    # Every job's first row, then every job's second: each job's rows stay in order, and a statement's
+    # rows then differ only in their job (see _insert_rows).
+    log_rows = [entries[i] for i in range(2) for entries in per_job if i < len(entries)]
+    log_names = rt.next_autoincrements("Job Execution Log", len(log_rows))
+    if log_names is not None:
+        for entry, name in zip(log_rows, log_names, strict=True):
+            entry["name"] = name
+    _insert_rows(rt, "tabJob Execution Log", log_rows)
+    for row in rows:
+        announce_submit(rt, row, row["creation"])
+    messages = [
+        (
+            queue_for(row, jt).value,
+            row["rq_job_id"],
+            {"background_job": row["name"], "attempt": 0},
+            int(row["timeout"]),
+        )
+        for row, jt, now in zip(rows, job_types, queued, strict=True)
+        if now
+    ]
+    if messages:
+        rt.after_commit(lambda: _send_all(rt, messages))
+    for row, now in zip(rows, queued, strict=True):
+        if not now:
+            rt.after_commit(_release_later(rt, JobRecord(row)))
+    return rows
+
+
+def _release_later(rt: Runtime, job: JobRecord) -> Callable[[], None]:
+    return lambda: release_after_commit(rt, job)
+
+
+def _valid_batch(specs: Any) -> list[Any]:
+    if not isinstance(specs, list | tuple):
+        raise InvalidInputError("jobs must be a list of job specs")
+    if len(specs) > MAX_BULK_JOBS:
+        raise InvalidInputError(f"{len(specs)} jobs in one bulk submit; the limit is {MAX_BULK_JOBS}")
+    return list(specs)
+
+
+def _validated_rows(
+    rt: Runtime, user: str, items: list[Any]
+) -> tuple[list[JobRecord], list[dict[str, Any]], list[int], list[dict[str, Any]]]:
+    """(rows of the valid items, their Job Types' settings, their indexes, errors by index): every
+    item checked as submit_job checks it, each (job type, organization) pair and each parent read
+    once per batch."""
+    checks: dict[Any, Callable[[], Any]] = {}
+    now = rt.now()  # one instant for the batch: its rows share their time columns
+    rows, job_types, indices, errors = [], [], [], []
+    first_with_hash: dict[str, int] = {}
+    for index, spec in enumerate(items):
+        try:
+            if not isinstance(spec, dict):
+                raise InvalidInputError(f"a job spec must be an object, not {type(spec).__name__}")
+            unknown = sorted(map(str, set(spec) - SPEC_FIELDS))
+            if unknown:
+                raise InvalidInputError(f"unknown field(s): {', '.join(unknown)}")
+            job_type, organization = spec.get("job_type"), spec.get("organization")
+            depends_on = spec.get("depends_on") or None
+            jt = _once(checks, checked_job_type, rt, user, job_type, organization)
+            row = new_row(
+                rt,
+                user,
+                jt,
+                job_type,
+                organization,
+                spec.get("parameters"),
+                spec.get("priority"),
+                depends_on,
+                spec.get("timeout"),
+                spec.get("max_retries"),
+                now=now,
+            )
+            _once(checks, valid_parent, rt, depends_on, organization)
+            if row["job_hash"]:
+                earlier = first_with_hash.setdefault(row["job_hash"], index)
+                if earlier != index:
+                    raise InvalidInputError(
+                        f"the same job as item {earlier} (type, organization and parameters)"
+                    )
+        except DartwingError as exc:
+            errors.append(_error(index, exc))
+            continue
+        rows.append(row)
+        job_types.append(jt)
+        indices.append(index)
+    return rows, job_types, indices, errors
+
+
+def _once(done: dict[Any, Callable[[], Any]], check: Callable[..., Any], *args: Any) -> Any:
+    """`check(*args)`, or its remembered outcome (value or error) for arguments seen in this batch."""
+    key = (check, *args)
+    try:
+        hash(key)
+    except TypeError:  # an unhashable value is malformed input: let the check itself say so
+        return check(*args)
+    if key not in done:
+        try:
+            value = check(*args)
+        except DartwingError as exc:
+            done[key] = _raiser(exc)
+        else:
+            done[key] = lambda: value
+    return done[key]()
+
+
+def _raiser(exc: DartwingError) -> Callable[[], Any]:
+    def again() -> Any:
+        raise exc
+
+    return again
+
+
+def _error(index: int | None, exc: DartwingError) -> dict[str, Any]:
+    return {"index": index, "error": type(exc).__name__, "message": str(exc)}
+
+
+def _insert_deduplicated(rt: Runtime, rows: list[JobRecord], job_types: list[dict[str, Any]]) -> None:
+    """Insert the rows; an item whose job already holds its dedup slot fails the batch, by index.
+
+    Optimistic, as submit_job is: the unique index on job_hash decides, so the common case costs no
+    read. On a violation the holders are locked and read; stale ones give up their slot and the
+    insert runs again, live ones are reported.
+    """
+    if not any(row["job_hash"] for row in rows):
+        _insert_rows(rt, "tabBackground Job", rows)
+        return
+    for _ in range(_DEDUP_ATTEMPTS):
+        try:
+            with rt.savepoint():
+                _insert_rows(rt, "tabBackground Job", rows)
+            return
+        except Exception as exc:
+            if not rt.is_unique_violation(exc):
+                raise
+        duplicates = _duplicates_of_existing(rt, rows, job_types, range(len(rows)), lock=True)
+        if duplicates:
+            raise BulkSubmitError(duplicates)
+    # Every round was lost to a concurrent submit of some of the same jobs: it holds their slots now.
+    raise BulkSubmitError(
+        [_error(None, DuplicateJobError("(a concurrent submit)", "Pending"))],
+        "a concurrent submit took the dedup slot of some of these jobs; nothing was written",
+    )
+
+
+def _duplicates_of_existing(
+    rt: Runtime, rows: list[JobRecord], job_types: list[dict[str, Any]], indices: Sequence[int], *, lock: bool
+) -> list[dict[str, Any]]:
+    """Errors, at the items' `indices`, for the rows whose identical job holds its dedup slot. `lock`:
+    lock the holders and free stale ones (before inserting again); otherwise only read (the batch is
+    rejected already, and a rejected batch writes nothing)."""
+    windows = {
+        row["job_hash"]: dedup_window(jt) for row, jt in zip(rows, job_types, strict=True) if row["job_hash"]
+    }
+    if not windows:
+        return []
+    import sqlalchemy as sa
+
+    from . import schema
+
+    bj = schema.background_job
+    query = sa.select(bj.c.name, bj.c.status, bj.c.creation, bj.c.job_hash).where(
+        bj.c.job_hash.in_(sorted(windows))
+    )
+    now, live = rt.now(), {}
+    # A locking read sees the latest committed holders, whatever the isolation level.
+    for holder in rt.execute(query.with_for_update() if lock else query).rows:
+        if not left_slot(holder, now, windows[holder["job_hash"]]):
+            live[holder["job_hash"]] = holder
+        elif lock:
+            free_slot(rt, holder["name"], holder["job_hash"])
+    return [
+        _error(index, DuplicateJobError(live[row["job_hash"]]["name"], live[row["job_hash"]]["status"]))
+        for index, row in zip(indices, rows, strict=True)
+        if row["job_hash"] in live
+    ]
+
+
+def _insert_rows(rt: Runtime, table: str, rows: list[dict[str, Any]]) -> None:
+    """Multi-row INSERTs of `rows`, grouped by the columns they set (Queued rows set more).
+
+    A column holding one value in every row of a statement is bound once for all of them: most of a
+    batch's columns are alike (its time, owner, type, status, counters), and escaping each value is
+    most of the client's cost of a multi-row INSERT.
+    """
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    for columns, group in groups.items():
+        start = 0
+        while start < len(group):
+            size = min(_MAX_ROWS_PER_INSERT, 1 << ((len(group) - start).bit_length() - 1))
+            chunk = group[start : start + size]
+            first = chunk[0]
+            shared = tuple(
+                c
+                for c in columns
+                if all(row[c] == first[c] and type(row[c]) is type(first[c]) for row in chunk)
+            )
+            params = {f"{c}_all": first[c] for c in shared}
+            varying = [c for c in columns if c not in shared]
+            params.update((f"{c}_{i}", row[c]) for i, row in enumerate(chunk) for c in varying)
+            rt.execute(_multi_row_insert(table, columns, shared, size), params)
+            start += size
+
+
+@lru_cache(maxsize=64)
+def _multi_row_insert(table_name: str, columns: tuple[str, ...], shared: tuple[str, ...], size: int) -> Any:
+    """INSERT of `size` rows with bound parameters `<column>_<row>`, or `<column>_all` for a column in
+    `shared`; built once per shape so each runtime compiles it once (sql.py and the standalone
+    runtime cache compiled statements)."""
+    import sqlalchemy as sa  # here, not at import: see statements.py
+
+    from . import schema
+
+    table = schema.metadata.tables[table_name]
+    one = {c: sa.bindparam(f"{c}_all") for c in shared}
+    return sa.insert(table).values(
+        [{c: one[c] if c in one else sa.bindparam(f"{c}_{i}") for c in columns} for i in range(size)]
+    )
+
+
+def _send_all(rt: Runtime, messages: list[tuple[str, str, dict[str, Any], int]]) -> None:
+    """All the batch's RQ messages in one round trip, after the commit; a failure is logged, not
+    raised: the rows are Queued and committed, and the minute sweep re-sends what RQ does not hold."""
+    try:
+        rt.enqueue_many(messages)
+    except Exception as exc:  # noqa: BLE001 - any transport error leaves the jobs to the sweep
+        rt.log_error(
+            "Dartwing bulk enqueue failed", f"{len(messages)} jobs: {exc!r}; the sweep will resend them"
+        )

@@ -1,0 +1,353 @@
+"""submit_jobs on SQLite and MariaDB: all or nothing, errors by index, dedup, tenancy, the cap, the
+transaction contract, and jobs actually run by a worker."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import sqlalchemy as sa
+from conftest import ADMIN, ALICE, BOB, ORG_A, ORG_B, table_counts, wait_for
+from test_submit import snapshot
+
+from dartwing.dartwing_core.background_jobs import (
+    MAX_BULK_JOBS,
+    BulkSubmitError,
+    InvalidInputError,
+    JobStatus,
+    get_job_status,
+    schema,
+    submit_job,
+    submit_jobs,
+)
+from dartwing.dartwing_core.standalone import admin
+from dartwing.dartwing_core.standalone.runtime import StandaloneRuntime, queue_name
+
+
+def specs(n: int, org: str = ORG_A, **extra) -> list[dict]:
+    return [{"job_type": "echo", "organization": org, "parameters": {"n": i}, **extra} for i in range(n)]
+
+
+def log_transitions(rt, name: str) -> list[tuple]:
+    log = schema.job_execution_log
+    rows = rt.execute(
+        sa.select(log.c.from_status, log.c.to_status).where(log.c.background_job == name).order_by(log.c.name)
+    )
+    return [(r["from_status"], r["to_status"]) for r in rows]
+
+
+def test_a_batch_is_inserted_queued_and_sent_in_one_round_trip_after_commit(rt, monkeypatch):
+    rt.set_user(ALICE)
+    jobs = submit_jobs(specs(5) + [{"job_type": "echo", "organization": ORG_A, "priority": "High"}])
+    year = rt.now().year
+    assert [j.name for j in jobs] == [f"JOB-{year}-{i:05d}" for i in range(1, 7)]
+    assert all(j.status == "Queued" and j.owner == ALICE for j in jobs)
+    assert rt.redis.llen(f"rq:queue:{queue_name('Normal')}") == 0  # nothing leaves before the commit
+    calls = []
+    enqueue_many = rt.enqueue_many
+    monkeypatch.setattr(rt, "enqueue", lambda *a: pytest.fail("a bulk submit sends no single message"))
+    monkeypatch.setattr(rt, "enqueue_many", lambda messages: calls.append(messages) or enqueue_many(messages))
+    rt.commit()
+    assert len(calls) == 1 and len(calls[0]) == 6
+    normal = rt.redis.lrange(f"rq:queue:{queue_name('Normal')}", 0, -1)
+    assert normal == [f"{j.name}-0".encode() for j in jobs[:5]]
+    assert rt.redis.lrange(f"rq:queue:{queue_name('High')}", 0, -1) == [f"{jobs[5].name}-0".encode()]
+    for job in jobs:
+        assert get_job_status(job.name).status == "Queued"
+        assert log_transitions(rt, job.name) == [(None, "Pending"), ("Pending", "Queued")]
+    assert submit_job("noop", ORG_A).name == f"JOB-{year}-00007"  # the series continues after the batch
+
+
+def test_errors_are_reported_by_index_and_nothing_is_written(rt):
+    before = snapshot(rt)
+    rt.set_user(ALICE)
+    batch = specs(6)
+    batch[1] = {"job_type": "no_such_type", "organization": ORG_A}
+    batch[3]["priority"] = "Urgent"
+    batch[4] = "not an object"
+    batch[5]["colour"] = "blue"
+    with pytest.raises(BulkSubmitError) as caught:
+        submit_jobs(batch)
+    assert [(e["index"], e["error"]) for e in caught.value.errors] == [
+        (1, "InvalidInputError"),
+        (3, "InvalidInputError"),
+        (4, "InvalidInputError"),
+        (5, "InvalidInputError"),
+    ]
+    messages = [e["message"] for e in caught.value.errors]
+    assert "Unknown job type" in messages[0] and "Urgent" in messages[1]
+    assert "must be an object" in messages[2] and "colour" in messages[3]
+    rt.commit()  # even a commit after the failure must find nothing to write
+    assert snapshot(rt) == before
+
+
+def test_tenancy_is_checked_per_item_and_a_crossing_writes_nothing(rt):
+    before = snapshot(rt)
+    rt.set_user(ALICE)
+    batch = specs(3) + specs(1, org=ORG_B) + [{"job_type": "noop", "organization": ORG_A}]
+    with pytest.raises(BulkSubmitError) as caught:
+        submit_jobs(batch)
+    assert [(e["index"], e["error"]) for e in caught.value.errors] == [(3, "NotPermittedError")]
+    rt.commit()
+    assert snapshot(rt) == before
+    rt.set_user(ADMIN)  # an administrator may submit for any organization
+    assert {j.organization for j in submit_jobs(batch)} == {ORG_A, ORG_B}
+    rt.commit()
+
+
+def test_a_parent_in_another_organization_is_reported_missing(rt):
+    rt.set_user(BOB)
+    parent = submit_job("echo", ORG_B, {"p": 1})
+    rt.commit()
+    rt.set_user(ALICE)
+    with pytest.raises(BulkSubmitError) as caught:
+        submit_jobs(specs(2, depends_on=parent.name))
+    assert [e["index"] for e in caught.value.errors] == [0, 1]
+    assert all("not found" in e["message"] for e in caught.value.errors)
+
+
+def test_children_wait_for_their_parent_and_are_released_by_it(rt):
+    parent = submit_job("echo", ORG_A, {"p": 1})
+    rt.commit()
+    children = submit_jobs(specs(3, depends_on=parent.name))
+    rt.commit()
+    assert all(get_job_status(c.name).status == "Pending" for c in children)
+    assert rt.redis.llen(f"rq:queue:{queue_name('Normal')}") == 1  # only the parent's message
+
+
+def test_a_duplicate_inside_the_batch_is_an_error_at_the_later_index(rt):
+    before = snapshot(rt)
+    batch = specs(4)
+    batch[3]["parameters"] = {"n": 1}  # the same job as item 1
+    with pytest.raises(BulkSubmitError) as caught:
+        submit_jobs(batch)
+    assert [(e["index"], e["error"]) for e in caught.value.errors] == [(3, "InvalidInputError")]
+    assert "item 1" in caught.value.errors[0]["message"]
+    rt.commit()
+    assert snapshot(rt) == before
+
+
+def test_a_type_without_dedup_takes_identical_items(rt):
+    jobs = submit_jobs([{"job_type": "noop", "organization": ORG_A}] * 3)
+    rt.commit()
+    assert len({j.name for j in jobs}) == 3
+
+
+def test_a_duplicate_of_an_existing_job_names_it_by_index_and_writes_nothing(rt):
+    existing = submit_job("echo", ORG_A, {"n": 2})
+    rt.commit()
+    before = snapshot(rt)
+    with pytest.raises(BulkSubmitError) as caught:
+        submit_jobs(specs(4))
+    assert [(e["index"], e["error"]) for e in caught.value.errors] == [(2, "DuplicateJobError")]
+    assert existing.name in caught.value.errors[0]["message"]
+    rt.commit()
+    assert snapshot(rt) == before
+
+
+def test_a_finished_holder_gives_its_slot_to_the_batch(rt):
+    from dartwing.dartwing_core.background_jobs.lifecycle import transition
+
+    old = submit_job("echo", ORG_A, {"n": 0})
+    rt.commit()
+    transition(rt, dict(get_job_status(old.name)), JobStatus.CANCELED)
+    rt.commit()
+    jobs = submit_jobs(specs(2))
+    rt.commit()
+    assert get_job_status(jobs[0].name).status == "Queued"
+
+
+def test_the_size_cap_is_a_clear_error(rt):
+    with pytest.raises(InvalidInputError, match=f"the limit is {MAX_BULK_JOBS}"):
+        submit_jobs([{"job_type": "noop", "organization": ORG_A}] * (MAX_BULK_JOBS + 1))
+    with pytest.raises(InvalidInputError, match="must be a list"):
+        submit_jobs({"job_type": "noop", "organization": ORG_A})
+    assert submit_jobs([]) == []
+
+
+def test_the_callers_rollback_leaves_no_rows_and_sends_no_message(rt):
+    """submit_jobs joins the caller's transaction: it commits nothing, not even the caller's own
+    earlier write, and a rollback takes back every row and message."""
+    before = snapshot(rt)
+    submit_job("noop", ORG_A)
+    jobs = submit_jobs(specs(10))
+    assert len(jobs) == 10
+    rt.rollback()
+    assert snapshot(rt) == before
+    rt.commit()
+    assert snapshot(rt) == before
+
+
+def test_a_held_job_under_a_cap_is_released_after_commit(rt):
+    admin.upsert_job_type(
+        rt,
+        "capped",
+        "dartwing.dartwing_core.background_jobs.handlers.examples.echo",
+        max_concurrent_per_org=2,
+    )
+    rt.commit()
+    jobs = submit_jobs(
+        [{"job_type": "capped", "organization": ORG_A, "parameters": {"n": i}} for i in range(4)]
+    )
+    assert all(j.status == "Pending" for j in jobs)
+    rt.commit()
+    statuses = sorted(get_job_status(j.name).status for j in jobs)
+    assert statuses == ["Pending", "Pending", "Queued", "Queued"]
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
+def test_two_racing_batches_with_overlapping_jobs_give_each_job_once(rt):
+    """Each batch is all or nothing: the overlap lets exactly one of them in."""
+    outcomes: list[object] = []
+    barrier = threading.Barrier(2)
+
+    def submit(offset: int) -> None:
+        runtime = StandaloneRuntime(rt.config)
+        try:
+            batch = [
+                {"job_type": "echo", "organization": ORG_A, "parameters": {"n": offset + i}}
+                for i in range(50)
+            ]
+            barrier.wait()
+            submit_jobs(batch, runtime=runtime)
+            runtime.commit()
+            outcomes.append("ok")
+        except BulkSubmitError as exc:
+            runtime.rollback()
+            outcomes.append(exc)
+        finally:
+            runtime.engine.dispose()
+
+    threads = [threading.Thread(target=submit, args=(offset,)) for offset in (0, 25)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(map(type, outcomes), key=str) == sorted([str, BulkSubmitError], key=str)
+    error = next(o for o in outcomes if isinstance(o, BulkSubmitError))
+    assert {e["error"] for e in error.errors} == {"DuplicateJobError"}
+    bj = schema.background_job
+    assert rt.execute(sa.select(sa.func.count()).select_from(bj)).scalar() == 50
+    hashes = rt.execute(sa.select(sa.func.count(sa.distinct(bj.c.parameters_hash)))).scalar()
+    assert hashes == 50
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
+def test_racing_batches_take_distinct_consecutive_names(rt):
+    """Each batch reserves its names in one statement: under concurrency every batch's names are
+    consecutive and no name is taken twice."""
+    names: dict[int, list[str]] = {}
+    barrier = threading.Barrier(3)
+
+    def submit(which: int) -> None:
+        runtime = StandaloneRuntime(rt.config)
+        try:
+            barrier.wait()
+            jobs = submit_jobs([{"job_type": "noop", "organization": ORG_A}] * 40, runtime=runtime)
+            runtime.commit()
+            names[which] = [job.name for job in jobs]
+        finally:
+            runtime.rollback()
+            runtime.engine.dispose()
+
+    threads = [threading.Thread(target=submit, args=(which,)) for which in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(names) == [0, 1, 2]
+    every = [name for batch in names.values() for name in batch]
+    assert len(set(every)) == 120
+    for batch in names.values():
+        numbers = [int(name.rsplit("-", 1)[1]) for name in batch]
+        assert numbers == list(range(numbers[0], numbers[0] + 40))
+
+
+def test_a_worker_runs_every_job_of_a_batch(rt, workers):
+    jobs = submit_jobs(specs(20))
+    rt.commit()
+    workers.start()
+
+    def all_done():
+        done = [get_job_status(j.name).status for j in jobs]
+        rt.rollback()
+        return all(status == "Completed" for status in done)
+
+    wait_for(all_done, timeout=60, message="the batch to complete")
+
+
+# --- the CLI and both HTTP surfaces -------------------------------------------------------------
+
+
+def test_http_submit_jobs_answers_the_jobs_or_400_with_errors_by_index(api, rt):
+    ok = api.call(
+        "POST",
+        "submit_jobs",
+        json={
+            "jobs": [{"job_type": "echo", "organization": ORG_A, "parameters": {"n": i}} for i in range(3)]
+        },
+    )
+    assert ok.status_code == 200, ok.text
+    created = ok.json()["message"]["jobs"]
+    assert [job["status"] for job in created] == ["Queued"] * 3
+    before = table_counts(rt)
+    refused = api.call(
+        "POST",
+        "submit_jobs",
+        json={
+            "jobs": [
+                {"job_type": "echo", "organization": ORG_A, "parameters": {"n": 9}},
+                {"job_type": "echo", "organization": ORG_B},
+                {"job_type": "echo", "organization": ORG_A, "parameters": {"n": 0}},
+            ]
+        },
+    )
+    assert refused.status_code == 400, refused.text
+    body = refused.json()
+    assert body["exc_type"] == "BulkSubmitError"
+    assert [(e["index"], e["error"]) for e in body["errors"]] == [
+        (1, "NotPermittedError"),
+        (2, "DuplicateJobError"),
+    ]
+    assert table_counts(rt) == before
+    form = api.call(
+        "POST", "submit_jobs", data={"jobs": json.dumps([{"job_type": "noop", "organization": ORG_A}])}
+    )
+    assert form.status_code == 200, form.text
+    too_many = api.call(
+        "POST",
+        "submit_jobs",
+        json={"jobs": [{"job_type": "noop", "organization": ORG_A}] * (MAX_BULK_JOBS + 1)},
+    )
+    assert too_many.status_code == 400 and "the limit is" in too_many.text
+    assert api.call("POST", "submit_jobs", json={"jobs": "[1,"}).status_code == 400
+    doc = api.client.get("/api/openapi.json").json()
+    operation = doc["paths"]["/api/method/dartwing.dartwing_core.api.jobs.submit_jobs"]["post"]
+    jobs_schema = operation["requestBody"]["content"]["application/json"]["schema"]["properties"]["jobs"]
+    assert jobs_schema["maxItems"] == MAX_BULK_JOBS
+
+
+def test_seed_surface_takes_a_list_all_or_nothing(api, rt):
+    url = "/api/system/background-jobs"
+    headers = {"Authorization": api.tokens[ALICE].replace("token ", "Bearer ")}
+    ok = api.client.post(
+        url, headers=headers, json=[{"job_type": "echo", "payload": {"n": i}} for i in range(2)]
+    )
+    assert ok.status_code == 200, ok.text
+    assert [(job["status"], job["organization"]) for job in ok.json()] == [("queued", ORG_A)] * 2
+    before = table_counts(rt)
+    refused = api.client.post(
+        url,
+        headers=headers,
+        json=[{"job_type": "echo", "payload": {"n": 5}}, {"job_type": "echo", "colour": 1}, 7],
+    )
+    assert refused.status_code == 400, refused.text
+    assert [(e["index"], e["error"]) for e in refused.json()["errors"]] == [
+        (1, "InvalidInputError"),
+        (2, "InvalidInputError"),
+    ]
+    assert "colour" in refused.json()["errors"][0]["message"]
+    assert table_counts(rt) == before
