@@ -76,3 +76,14 @@ def test_assert_submitted_says_what_exists_and_drain_needs_a_capture(rt):
             assert_submitted("echo", n=2)
     with pytest.raises(RuntimeError, match="capture_jobs"):
         drain_jobs()
+
+
+def test_a_bulk_submit_is_captured_and_drained_too(rt):
+    from dartwing.dartwing_core.background_jobs import submit_jobs
+
+    with capture_jobs() as jobs:
+        submit_jobs([{"job_type": "echo", "organization": ORG_A, "parameters": {"n": n}} for n in range(3)])
+        rt.commit()
+        assert len(jobs.messages) == 3
+        assert drain_jobs() == {"Completed": 3}
+    assert _rq_keys(rt) == []
