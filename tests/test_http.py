@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from conftest import ADMIN, ALICE, BASE, BOB, ORG_A, ORG_B, table_counts, wait_for
@@ -62,7 +63,27 @@ def test_form_bodies_and_json_text_parameters_work_like_frappe(api):
     assert response.status_code == 200, response.text
     job_id = response.json()["message"]["job_id"]
     view = api.call("POST", "get_job_status", json={"job_id": job_id}).json()["message"]
-    assert view["job_id"] == job_id and isinstance(view["creation"], str) and " " in view["creation"]
+    assert view["job_id"] == job_id
+
+
+def test_every_timestamp_is_iso_8601_with_its_offset(api):
+    """Finding 9: answers name an instant (standalone stores UTC), on both API surfaces."""
+    before = datetime.now(timezone.utc)
+    job_id = submit(api).json()["message"]["job_id"]
+    api.call("POST", "cancel_job", json={"job_id": job_id})
+    after = datetime.now(timezone.utc)
+    view = api.call("GET", "get_job_status", params={"job_id": job_id}).json()["message"]
+    listed = api.call("GET", "list_jobs").json()["message"][0]
+    history = api.call("GET", "get_job_history", params={"job_id": job_id}).json()["message"]
+    seed = api.client.get(
+        f"/api/system/background-jobs/{job_id}", headers={"Authorization": api.tokens[ALICE].replace("token", "Bearer")}
+    ).json()
+    stamps = [view[f] for f in ("creation", "modified", "queued_at", "completed_at")]
+    stamps += [listed["creation"], seed["created_at"], seed["completed_at"]]
+    stamps += [step["timestamp"] for step in history]
+    for text in stamps:
+        assert "T" in text and text.endswith("+00:00"), text
+        assert before - timedelta(seconds=1) <= datetime.fromisoformat(text) <= after + timedelta(seconds=1)
 
 
 BAD_REQUESTS = [

@@ -208,6 +208,9 @@ class StandaloneRuntime:
     def now(self) -> datetime:
         return datetime.now(timezone.utc).replace(tzinfo=None)
 
+    def aware(self, value: datetime) -> datetime:
+        return value.replace(tzinfo=timezone.utc)
+
     def claim_turn(self, name: str, seconds: float) -> bool:
         key = f"{self.namespace}:turn:{name}"
         return bool(self.redis.set(key, 1, nx=True, px=max(1, int(seconds * 1000))))

@@ -17,8 +17,10 @@ log = logging.getLogger("dartwing.http")
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, datetime | date | time | timedelta):
-        return str(value)  # Frappe's as_json spells datetimes this way: "2026-11-25 03:13:49.048000"
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()  # the engine's datetimes carry their offset (Runtime.aware)
+    if isinstance(value, timedelta):
+        return str(value)
     if isinstance(value, Decimal):
         return float(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
