@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import frappe
 import redis
+from contract_site import SYSTEM_TIME_ZONE
 
 from dartwing.dartwing_core.background_jobs import get_job_history, submit_job
 
-from contract_site import SYSTEM_TIME_ZONE
 from .conftest import ALICE, ORG_A
 
 

@@ -28,6 +28,7 @@ from . import auth, openapi, prometheus, protocol, ratelimit, responses, system_
 from .params import call_arguments
 
 METHOD_PREFIX = "dartwing.dartwing_core.api.jobs."
+METHOD_PATH = "/api/method/" + METHOD_PREFIX
 DLQ_PAGE = Path(__file__).with_name("dlq.html")
 
 
@@ -37,6 +38,14 @@ class MethodNotFoundError(DartwingError):
 
 def _limit(name: str, default: int) -> int:
     return int(os.environ.get(name) or default)
+
+
+def endpoint_methods(path: str) -> set[str] | None:
+    """The HTTP methods an API method's URL answers (HEAD with GET), None for any other path."""
+    methods = service.ENDPOINTS.get(path[len(METHOD_PATH) :]) if path.startswith(METHOD_PATH) else None
+    if methods is None:
+        return None
+    return set(methods) | ({"HEAD"} if "GET" in methods else set())
 
 
 def create_app(rt: StandaloneRuntime) -> Starlette:
@@ -110,7 +119,7 @@ def create_app(rt: StandaloneRuntime) -> Starlette:
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(protocol.ProtocolGuard, routes=routes)],
+        middleware=[Middleware(protocol.ProtocolGuard, routes=routes, methods_for=endpoint_methods)],
         exception_handlers={HTTPException: http_error},
     )
 
