@@ -9,19 +9,30 @@ backoff until Redis answers; then the late tick runs, once, as usual. A tick who
 tick is already due is skipped (the next one does the same work), so an outage or a long sweep is
 followed by one run per schedule, not a burst of stale ones. A tick that raises is logged and the
 schedule goes on. Each outage is logged once when it starts and once when it ends.
+
+Beside the schedule, a thread checks for orphans (Running jobs whose worker died) every
+`orphan_check_seconds`, once per interval across schedulers (a Redis turn): the minute tick alone
+would add up to a minute to the silence that proves a worker dead, and a killed worker's job must
+run again within a minute of the kill. The check is one indexed read of the Running rows, which are
+as many as the jobs being run.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import threading
 import time
 from datetime import datetime, timezone
 
 import redis
+import sqlalchemy as sa
 from croniter import croniter
 
 from dartwing.dartwing_core.background_jobs.scheduler import SCHEDULE
+from dartwing.dartwing_core.background_jobs.settings import settings
+from dartwing.dartwing_core.background_jobs.sweeps import recover_orphans
+from dartwing.dartwing_core.background_jobs.tenancy import ADMIN_USER
 
 from .runtime import StandaloneRuntime
 
@@ -43,19 +54,21 @@ def claim_tick(rt: StandaloneRuntime, path: str, tick: datetime) -> bool:
 
 
 class _Outage:
-    """Whether Redis is known to be down, so that an outage is logged once, not once per retry."""
+    """Whether a service is known to be down, so that an outage is logged once, not once per retry."""
 
-    def __init__(self) -> None:
+    def __init__(self, what: str = "Redis", meanwhile: str = "ticks wait and retry with backoff") -> None:
+        self.what = what
+        self.meanwhile = meanwhile
         self.since: float | None = None
 
     def began(self, exc: BaseException, now: float) -> None:
         if self.since is None:
             self.since = now
-            log.warning("Redis unreachable (%s): ticks wait and retry with backoff", exc)
+            log.warning("%s unreachable (%s): %s", self.what, exc, self.meanwhile)
 
     def ended(self, now: float) -> None:
         if self.since is not None:
-            log.warning("Redis answers again after %.0fs", now - self.since)
+            log.warning("%s answers again after %.0fs", self.what, now - self.since)
             self.since = None
 
 
@@ -103,3 +116,47 @@ def run_scheduler(
                 continue
             log.info("%s -> %s", path, result)
     return ran
+
+
+ORPHAN_CHECK = "orphan_check"
+
+
+def check_orphans(rt: StandaloneRuntime) -> int | None:
+    """One orphan check as Administrator, if this scheduler takes the interval's turn (None if
+    another one did). Returns how many orphans it recovered."""
+    if not rt.claim_turn(ORPHAN_CHECK, settings().orphan_check_seconds):
+        return None
+    rt.set_user(ADMIN_USER)
+    try:
+        return recover_orphans(runtime=rt)
+    finally:
+        rt.rollback()
+        rt.set_user(rt.config.user)
+
+
+def start_orphan_checks(rt: StandaloneRuntime, stop: threading.Event | None = None) -> threading.Thread:
+    """Run `check_orphans` every `orphan_check_seconds` in a daemon thread until `stop` is set.
+
+    An outage of Redis or the database is logged once; the check is simply asked again at the next
+    interval, which is backoff enough for one short query.
+    """
+    stop = stop or threading.Event()
+    outage = _Outage("Redis or the database", "orphan checks resume when it answers")
+
+    def run() -> None:
+        while not stop.wait(settings().orphan_check_seconds):
+            try:
+                recovered = check_orphans(rt)
+            except (redis.exceptions.RedisError, sa.exc.DBAPIError) as exc:
+                outage.began(exc, time.time())
+                continue
+            except Exception:  # noqa: BLE001 - the next interval tries again
+                log.exception("orphan check failed")
+                continue
+            outage.ended(time.time())
+            if recovered:
+                log.info("orphan check recovered %s job(s)", recovered)
+
+    thread = threading.Thread(target=run, name="dartwing-orphan-checks", daemon=True)
+    thread.start()
+    return thread
