@@ -36,10 +36,37 @@ from dartwing.dartwing_core.standalone.seed import DEMO_ORGANIZATION, seed
 BOUND_SECONDS = 60
 
 
-def _fresh(rt, read):
-    value = read()
+def _status(rt, name: str):
+    view = get_job_status(name)
     rt.rollback()
-    return value
+    return view
+
+
+def _one_kill(rt, victim: subprocess.Popen, start_worker, workers_up) -> tuple[float, subprocess.Popen]:
+    """One round: `victim` (the only idle worker) takes a job, a spare starts, the victim is killed.
+    Returns kill -> re-run in seconds, and the spare (the next round's victim)."""
+    job = submit_job("sleep", DEMO_ORGANIZATION, {"seconds": 600, "check_every": 0.5})
+    rt.commit()
+    wait_until(lambda: _status(rt, job.name).status == "Running", 60, "claim")
+    registered = workers_up()  # a killed worker stays registered until its key expires
+    spare = start_worker()
+    wait_until(lambda: workers_up() > registered, 60, "spare worker")
+    time.sleep(random.uniform(0, settings().heartbeat_seconds))  # any phase of the heartbeat
+    os.kill(victim.pid, signal.SIGKILL)  # a worker this run started
+    killed = datetime.now(timezone.utc)
+    victim.wait()
+    wait_until(
+        lambda: (view := _status(rt, job.name)).attempt == 2 and view.status == "Running",
+        BOUND_SECONDS * 3,
+        "re-run",
+    )
+    history = get_job_history(job.name)
+    rt.rollback()
+    rerun = [h for h in history if (h["from_status"], h["to_status"]) == ("Queued", "Running")][-1]
+    cancel_job(job.name)  # the spare is free again once the handler sees it
+    rt.commit()
+    wait_until(lambda: _status(rt, job.name).status == "Canceled", 60, "cancel")
+    return (rerun["timestamp"] - killed).total_seconds(), spare
 
 
 def main() -> int:
@@ -52,42 +79,23 @@ def main() -> int:
     env = {**os.environ, **rt.config.environ()}
     cli = [sys.executable, "-m", "dartwing.dartwing_core.standalone.cli"]
 
+    processes: list[subprocess.Popen] = []  # every process this run starts, stopped at the end
+
     def start_worker() -> subprocess.Popen:
-        return subprocess.Popen([*cli, "worker", "--no-forking", "--log-level", "WARNING"], env=env)
+        processes.append(subprocess.Popen([*cli, "worker", "--no-forking", "--log-level", "WARNING"], env=env))
+        return processes[-1]
 
     def workers_up() -> int:
         return len(Worker.all(connection=rt.redis))
 
-    processes = [start_worker(), subprocess.Popen([*cli, "scheduler"], env=env, stderr=subprocess.DEVNULL)]
-    victim = processes[0]
+    victim = start_worker()
+    processes.append(subprocess.Popen([*cli, "scheduler"], env=env, stderr=subprocess.DEVNULL))
     delays: list[float] = []
     try:
         wait_until(lambda: workers_up() == 1, 60, "first worker")
         for _ in range(kills):
-            job = submit_job("sleep", DEMO_ORGANIZATION, {"seconds": 600, "check_every": 0.5})
-            rt.commit()
-            wait_until(lambda: _fresh(rt, lambda: get_job_status(job.name).status) == "Running", 60, "claim")
-            registered = workers_up()  # a killed worker stays registered until its key expires
-            spare = start_worker()
-            processes.append(spare)
-            wait_until(lambda: workers_up() > registered, 60, "spare worker")
-            time.sleep(random.uniform(0, settings().heartbeat_seconds))  # any phase of the heartbeat
-            os.kill(victim.pid, signal.SIGKILL)  # a worker this run started
-            killed = datetime.now(timezone.utc)
-            victim.wait()
-            wait_until(
-                lambda: _fresh(rt, lambda: get_job_status(job.name).attempt) == 2
-                and _fresh(rt, lambda: get_job_status(job.name).status) == "Running",
-                BOUND_SECONDS * 3,
-                "re-run",
-            )
-            history = _fresh(rt, lambda: get_job_history(job.name))
-            rerun = [h for h in history if (h["from_status"], h["to_status"]) == ("Queued", "Running")][-1]
-            delays.append((rerun["timestamp"] - killed).total_seconds())
-            cancel_job(job.name)
-            rt.commit()
-            wait_until(lambda: _fresh(rt, lambda: get_job_status(job.name).status) == "Canceled", 60, "cancel")
-            victim = spare
+            delay, victim = _one_kill(rt, victim, start_worker, workers_up)
+            delays.append(delay)
     finally:
         for proc in processes:
             if proc.poll() is None:
