@@ -4,12 +4,25 @@ again (by PID) while the scheduler and the HTTP server keep working."""
 from __future__ import annotations
 
 import logging
+import socket
+import threading
+import time
 
+import redis
 import sqlalchemy as sa
-from conftest import ORG_A
+from conftest import ORG_A, wait_for
+from rq import SimpleWorker, Worker
 
 from dartwing.dartwing_core.background_jobs import schema, submit_job
+from dartwing.dartwing_core.standalone.runtime import redis_client
 from dartwing.dartwing_core.standalone.scheduler import run_scheduler
+from dartwing.dartwing_core.standalone.worker import new_worker
+
+
+def _status(rt, name: str) -> str:
+    value = rt.execute(sa.select(schema.background_job.c.status).where(schema.background_job.c.name == name)).scalar()
+    rt.rollback()
+    return value
 
 
 def _rq_job_id(rt, name: str) -> str:
@@ -73,3 +86,41 @@ def test_http_submits_stand_while_redis_is_down(api, rt, redis_server):
     statuses = [row["status"] for row in rt.execute(sa.select(bj.c.status).where(bj.c.name.in_(names)))]
     rt.rollback()
     assert statuses == ["Queued"] * 5  # committed; the minute sweep sends their lost messages
+
+
+def test_a_redis_that_never_answers_fails_a_command_instead_of_hanging_it(monkeypatch):
+    """A partitioned or hung Redis: the runtime's commands fail after the socket timeout."""
+    monkeypatch.setenv("DARTWING_REDIS_SOCKET_TIMEOUT_SECONDS", "0.5")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts connections (the kernel does), never answers
+    outcome: list[BaseException] = []
+
+    def ping() -> None:
+        try:
+            redis_client(f"redis://127.0.0.1:{silent.getsockname()[1]}/0").ping()
+        except BaseException as exc:  # noqa: BLE001 - kept for the assertion
+            outcome.append(exc)
+
+    caller = threading.Thread(target=ping, daemon=True)
+    caller.start()
+    caller.join(30)
+    silent.close()
+    assert not caller.is_alive() and isinstance(outcome[0], redis.exceptions.TimeoutError), outcome
+
+
+def test_rqs_blocking_dequeue_waits_longer_than_the_runtime_socket_timeout(rt, workers, monkeypatch):
+    """The worker's own connection outwaits RQ's dequeue, so an idle worker never times out; the
+    runtime's client keeps the short timeout."""
+    monkeypatch.setenv("DARTWING_REDIS_SOCKET_TIMEOUT_SECONDS", "0.5")
+    worker = new_worker(rt, SimpleWorker)
+    timeout = worker.connection.connection_pool.connection_kwargs["socket_timeout"]
+    assert timeout > worker.dequeue_timeout
+    assert redis_client(rt.redis_url).connection_pool.connection_kwargs["socket_timeout"] == 0.5
+    proc = workers.start(extra_env={"DARTWING_REDIS_SOCKET_TIMEOUT_SECONDS": "0.5"})
+    wait_for(lambda: len(Worker.all(connection=rt.redis)) == 1)
+    time.sleep(2)  # idle in its blocking dequeue for four socket timeouts of the runtime's client
+    job = submit_job("noop", ORG_A, {"n": 2})
+    rt.commit()
+    wait_for(lambda: _status(rt, job.name) == "Completed")
+    assert proc.poll() is None and len(Worker.all(connection=rt.redis)) == 1  # the same worker, never restarted

@@ -33,6 +33,7 @@ class Settings:
     orphan_check_seconds: float
     outbox_grace_seconds: float
     sweep_overdue_seconds: float
+    redis_socket_timeout_seconds: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -53,6 +54,10 @@ class Settings:
             # A run of the minute sweep counts for this long; a worker finishing a job after that
             # runs it itself (overdue.py), so a queue backlog cannot hold it back.
             sweep_overdue_seconds=_number("DARTWING_SWEEP_OVERDUE_SECONDS", 55),
+            # A Redis command (standalone) answers in milliseconds; one unanswered for this long (a
+            # partition, a hung server) fails instead of hanging its caller. RQ's blocking dequeue
+            # has a connection of its own, with RQ's longer timeout.
+            redis_socket_timeout_seconds=_number("DARTWING_REDIS_SOCKET_TIMEOUT_SECONDS", 10),
         )
 
 
