@@ -34,6 +34,7 @@ from dartwing.dartwing_core.background_jobs.settings import settings
 from dartwing.dartwing_core.background_jobs.sweeps import recover_orphans
 from dartwing.dartwing_core.background_jobs.tenancy import ADMIN_USER
 
+from .outages import Outage
 from .runtime import StandaloneRuntime
 
 log = logging.getLogger("dartwing.scheduler")
@@ -53,26 +54,7 @@ def claim_tick(rt: StandaloneRuntime, path: str, tick: datetime) -> bool:
     return bool(rt.redis.set(key, "1", nx=True, ex=LOCK_SECONDS))
 
 
-class _Outage:
-    """Whether a service is known to be down, so that an outage is logged once, not once per retry."""
-
-    def __init__(self, what: str = "Redis", meanwhile: str = "ticks wait and retry with backoff") -> None:
-        self.what = what
-        self.meanwhile = meanwhile
-        self.since: float | None = None
-
-    def began(self, exc: BaseException, now: float) -> None:
-        if self.since is None:
-            self.since = now
-            log.warning("%s unreachable (%s): %s", self.what, exc, self.meanwhile)
-
-    def ended(self, now: float) -> None:
-        if self.since is not None:
-            log.warning("%s answers again after %.0fs", self.what, now - self.since)
-            self.since = None
-
-
-def _claim_with_retry(rt: StandaloneRuntime, path: str, due: datetime, outage: _Outage, clock, sleep) -> bool:
+def _claim_with_retry(rt: StandaloneRuntime, path: str, due: datetime, outage: Outage, clock, sleep) -> bool:
     """claim_tick, asked again with backoff for as long as Redis is unreachable."""
     wait = RETRY_FIRST_WAIT_SECONDS
     while True:
@@ -94,7 +76,7 @@ def run_scheduler(
     start = datetime.fromtimestamp(clock(), timezone.utc)
     upcoming = {path: croniter(expr, start).get_next(datetime) for expr, path in SCHEDULE.items()}
     crons = {path: expr for expr, path in SCHEDULE.items()}
-    outage = _Outage()
+    outage = Outage("Redis", "ticks wait and retry with backoff", log)
     seen = ran = 0
     while ticks is None or seen < ticks:
         path, due = min(upcoming.items(), key=lambda item: item[1])
@@ -141,7 +123,7 @@ def start_orphan_checks(rt: StandaloneRuntime, stop: threading.Event | None = No
     interval, which is backoff enough for one short query.
     """
     stop = stop or threading.Event()
-    outage = _Outage("Redis or the database", "orphan checks resume when it answers")
+    outage = Outage("Redis or the database", "orphan checks resume when it answers", log)
 
     def run() -> None:
         while not stop.wait(settings().orphan_check_seconds):

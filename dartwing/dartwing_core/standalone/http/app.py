@@ -9,6 +9,7 @@ rate limits and maps exceptions to statuses.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ def create_app(rt: StandaloneRuntime) -> Starlette:
         try:
             result = function(**kwargs)
             rt.commit()
+            responses.STORES.ended(time.time())
             return result
         except BaseException:
             rt.rollback()
