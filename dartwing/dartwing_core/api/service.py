@@ -20,7 +20,7 @@ from dartwing.dartwing_core.background_jobs import list_jobs as _list
 from dartwing.dartwing_core.background_jobs import submit_job as _submit
 from dartwing.dartwing_core.background_jobs import tenancy
 from dartwing.dartwing_core.background_jobs.errors import InvalidInputError
-from dartwing.dartwing_core.background_jobs.events import org_room
+from dartwing.dartwing_core.background_jobs.events import ORG_ROOM_PREFIX, org_room, organization_of
 from dartwing.dartwing_core.background_jobs.metrics import get_job_metrics as _metrics
 from dartwing.dartwing_core.background_jobs.operations import cancel_job as _cancel
 from dartwing.dartwing_core.background_jobs.operations import delete_job as _delete
@@ -42,7 +42,7 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "explain_job": ("GET", "POST"),
     "check_realtime_room": ("GET", "POST"),
 }
-MAX_ROOM_LENGTH = len(org_room("")) + MAX_NAME_LENGTH
+MAX_ROOM_LENGTH = len(ORG_ROOM_PREFIX) + MAX_NAME_LENGTH
 
 
 def submit_job(
@@ -143,10 +143,10 @@ def check_realtime_room(room=None) -> dict[str, Any]:
     user = rt.current_user()
     allowed, reason = False, None
     if room is not None:
-        if not room.startswith(org_room("")):
+        organization = organization_of(room)
+        if organization is None:
             reason = "only rooms named org:<organization> can be joined"
         else:
-            organization = room[len(org_room("")) :]
             allowed = tenancy.can_access(rt, user, organization) and org_room(organization) == room
             reason = None if allowed else f"not an active member of {organization}"
     return {"user": user, "room": room, "allowed": allowed, "reason": reason}
