@@ -42,6 +42,10 @@ class OwnMariaDB:
         missing = [b for b in ("mariadbd", "mariadb-install-db") if shutil.which(b) is None]
         return f"{', '.join(missing)} not on PATH" if missing else None
 
+    @staticmethod
+    def version() -> str:
+        return subprocess.run(["mariadbd", "--version"], capture_output=True, text=True).stdout.strip()
+
     def url(self, host: str = "127.0.0.1", database: str = "") -> str:
         return f"mysql+mysqldb://root@{host}:{self.port}/{database}"
 

@@ -932,7 +932,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         cfg.jobs, cfg.duration, cfg.kills = 2_000, 40.0, 2
     env = environment(
-        workers=cfg.workers, worker_class="rq.SimpleWorker (non-forking)", database="a private mariadbd"
+        workers=cfg.workers,
+        worker_class="rq.SimpleWorker (non-forking)",
+        database_server=f"a private {OwnMariaDB.version()}",
     )
     result = run_soak(cfg)
     report(result, env)
