@@ -131,7 +131,9 @@ def get_job_history(job_id=None) -> list[dict[str, Any]]:
 
 def explain_job(job_id=None) -> dict[str, Any]:
     """Why a job is not running (its parent, a cap, a planned retry, no live worker...), and until when."""
-    return _explain(job_id)
+    _refuse_empty(job_id=job_id)
+    answer = _explain(job_id)
+    return {**answer, "reasons": [_iso_times(reason) for reason in answer["reasons"]]}
 
 
 def check_realtime_room(room=None) -> dict[str, Any]:
@@ -159,8 +161,13 @@ def _refuse_empty(**arguments: Any) -> None:
 
 
 def _iso_times(record: dict[str, Any]) -> dict[str, Any]:
-    """`record` with its datetimes (made aware by the engine) as ISO 8601 text."""
-    return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in record.items()}
+    """`record` with its datetimes as ISO 8601 text with their offset (a naive one is a stored
+    time: Runtime.aware gives it the offset it was stored in)."""
+    rt = get_runtime()
+    return {
+        key: (value if value.tzinfo else rt.aware(value)).isoformat() if isinstance(value, datetime) else value
+        for key, value in record.items()
+    }
 
 
 def _flag(name: str, value: Any) -> bool:
