@@ -189,9 +189,10 @@ def redis_binary() -> str:
 class OwnRedis:
     """A redis-server this run started on a free port; only its PID is ever stopped."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, bind: tuple[str, ...] = ("127.0.0.1",)):
         self.port = free_port()
         self.workdir = workdir
+        self.bind = bind
         self.process: subprocess.Popen | None = None
 
     @property
@@ -199,7 +200,7 @@ class OwnRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> OwnRedis:
-        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        args = ["--port", str(self.port), "--bind", *self.bind, "--save", "", "--appendonly", "no"]
         self.process = subprocess.Popen(
             [redis_binary(), *args, "--dir", str(self.workdir)], stdout=subprocess.DEVNULL
         )
@@ -211,6 +212,12 @@ class OwnRedis:
     def stop(self) -> None:
         if self.process is not None:
             stop_processes([self.process])
+
+    def kill9(self) -> None:
+        """SIGKILL the server by its PID (a crash; it saves nothing, so it comes back empty)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
     def restart(self) -> None:
         """Stop and start again on the same port, empty (it saves nothing): a Redis restart."""

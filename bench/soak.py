@@ -1,10 +1,14 @@
-"""Soak under faults: a steady stream of jobs while workers are SIGKILLed, Redis restarts and the
-workers' MariaDB connections are dropped; then every job must end exactly where its behaviour says.
+"""Soak under faults: a steady stream of jobs while workers are SIGKILLed, the redis-server and the
+mariadbd are killed -9 and restarted, the workers' MariaDB connections are dropped and a worker host
+is cut off from the database; then every job must end exactly where its behaviour says.
 
-What it runs, all of its own: a redis-server on a free port, a MariaDB database with a unique name
-(dropped at the end), `dartwing-jobs worker --no-forking` processes and, in this process, a
-sweeper thread calling the minute sweep every second, with test-like fast settings (heartbeat,
-orphan timeout, outbox grace and retry backoff in seconds, not minutes) so it finishes in minutes.
+What it runs, all of its own: a redis-server on a free port, a private mariadbd on a free port and
+its own data directory (bench/faults.py; started again on the same data after each kill -9),
+`dartwing-jobs worker --no-forking` processes — one of them on a worker "host", a network namespace
+whose link to the database is taken down for `--partition-seconds` (skipped, with the reason
+printed, where namespaces cannot be made) — and, in this process, a sweeper thread calling the
+minute sweep every second, with test-like fast settings (heartbeat, orphan timeout, outbox grace and
+retry backoff in seconds, not minutes) so it finishes in minutes.
 
 The stream: `--jobs` jobs submitted evenly over `--duration` seconds across `--orgs` organizations
 (each by a member of its organization), `--transient` % failing transiently once, `--permanent` %
@@ -12,17 +16,21 @@ failing permanently, `--dependent` % depending on an earlier job of the same org
 handler run is recorded (job, attempt, pid, start) in a side table of the soak's database by an
 autocommit connection of its own, so a killed run is still counted. Meanwhile a chaos thread,
 bounded to the submission window, SIGKILLs `--kills` workers (preferring one with a job running;
-each is replaced at once, as a supervisor would), restarts the redis-server `--redis-restarts`
-times and kills the workers' MariaDB connections `--db-kills` times (found in
-information_schema.PROCESSLIST by this database's name and the workers' own TCP ports).
+each is replaced at once, as a supervisor would), kills -9 the redis-server `--redis-kills` times
+and the mariadbd `--mariadb-kills` times (each started again at once), kills the workers' MariaDB
+connections `--db-kills` times (found in information_schema.PROCESSLIST by this database's name and
+the workers' own TCP ports) and partitions the worker host from the database `--partitions` times.
+Submits ride out the mariadbd's crash: one whose commit may or may not have landed is looked up by
+its parameters' hash before it is tried again.
 
 After the stream and the chaos, the sweep runs until every job is terminal (or `--settle` seconds
 pass), and the soak checks: every submitted job exists once and is in the terminal state its
 behaviour predicts (ok and transient → Completed; permanent → Dead Letter; a child of a job that
 ends Dead Letter or Canceled → Canceled); none completed twice (Running → Completed rows in the
 execution log); none stuck; and every handler run beyond the behaviour's own (1, or 2 for transient)
-follows a SIGKILL or a dropped connection of the worker that ran it — those are counted, any other
-is a failure. tests/test_soak.py runs the same code with a few hundred jobs.
+follows a fault: a SIGKILL of the worker that ran it, a dropped connection or a mariadbd crash while
+it ran, or a partition of its host — those are counted, any other is a failure.
+tests/test_soak.py runs the same code with a few hundred jobs.
 
     python bench/soak.py                          # 20,000 jobs over 240 s, 4 workers (about 6 minutes)
     python bench/soak.py --quick                  # 2,000 jobs over 40 s
@@ -44,7 +52,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,20 +61,19 @@ from typing import Any
 import sqlalchemy as sa
 from common import (
     CLI,
-    MARIADB_SERVER_URL,
     OwnRedis,
     child_env,
     environment,
-    mariadb_reachable,
-    own_mariadb_database,
     print_table,
     stop_processes,
     wait_until,
     write_result,
 )
+from faults import HOST_DB, HOST_REDIS, OwnMariaDB, WorkerHost
 from sqlalchemy.dialects import mysql
 
 from dartwing.dartwing_core.background_jobs import InvalidInputError, PermanentError, TransientError, schema
+from dartwing.dartwing_core.background_jobs.hashing import canonical_json, parameters_hash
 from dartwing.dartwing_core.background_jobs.runtime import set_runtime
 from dartwing.dartwing_core.background_jobs.scheduler import every_minute
 from dartwing.dartwing_core.background_jobs.status import TERMINAL
@@ -152,8 +159,11 @@ class SoakConfig:
     sleep_ms: float = 5.0  # other jobs sleep up to this
     slow_ms: float = 400.0
     kills: int = 5
-    redis_restarts: int = 1
+    redis_kills: int = 1
+    mariadb_kills: int = 1
     db_kills: int = 1
+    partitions: int = 1
+    partition_seconds: float = 30.0
     sweep_interval: float = 1.0
     settle: float = 300.0  # seconds allowed after the stream for everything to become terminal
     seed: int = 1
@@ -192,23 +202,36 @@ def expected_runs(job: Planned, status: str) -> int:
 class WorkerPool:
     """The soak's own worker processes; a killed or crashed worker is replaced (a supervisor's job)."""
 
-    def __init__(self, env: dict[str, str], count: int, logdir: Path):
+    def __init__(
+        self,
+        env: dict[str, str],
+        count: int,
+        logdir: Path,
+        host: tuple[WorkerHost, dict[str, str]] | None = None,
+    ):
+        """`host`: the worker host and its environment; the first worker (and its replacements) runs there."""
         self.env = env
         self.logdir = logdir
+        self.host = host
         self.processes: list[subprocess.Popen] = []
         self.killed: dict[int, datetime] = {}  # pid -> when this soak SIGKILLed it
+        self.on_host: set[int] = set()  # pids of the workers that ran on the worker host
         self.unexpected_exits: list[dict[str, Any]] = []  # pid, exit code, the last lines it logged
         self.log_paths: dict[int, Path] = {}
         self.lock = threading.Lock()
-        for _ in range(count):
-            self.processes.append(self._start())
+        for k in range(count):
+            self.processes.append(self._start(on_host=host is not None and k == 0))
 
-    def _start(self) -> subprocess.Popen:
+    def _start(self, on_host: bool = False) -> subprocess.Popen:
         path = self.logdir / f"worker-{len(self.killed)}-{time.monotonic_ns()}.log"
-        cmd = [*CLI, "worker", "--no-forking", "--log-level", "WARNING"]
+        cmd, env = [*CLI, "worker", "--no-forking", "--log-level", "WARNING"], self.env
+        if on_host and self.host is not None:
+            cmd, env = self.host[0].command(cmd), self.host[1]
         with open(path, "wb") as log:
-            proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.log_paths[proc.pid] = path
+        if on_host:
+            self.on_host.add(proc.pid)
         return proc
 
     def pids(self) -> list[int]:
@@ -223,7 +246,7 @@ class WorkerPool:
             proc.wait()
             self.killed[proc.pid] = utcnow()
             self.processes.remove(proc)
-            self.processes.append(self._start())
+            self.processes.append(self._start(on_host=proc.pid in self.on_host))
 
     def supervise(self) -> None:
         """Replace workers that exited without being killed by the soak (and note them)."""
@@ -235,7 +258,7 @@ class WorkerPool:
                         {"pid": proc.pid, "returncode": proc.returncode, "last_lines": lines[-3:]}
                     )
                     self.processes.remove(proc)
-                    self.processes.append(self._start())
+                    self.processes.append(self._start(on_host=proc.pid in self.on_host))
 
     def stop(self) -> None:
         with self.lock:
@@ -304,24 +327,46 @@ def running_worker_pids(server: sa.Engine, database: str) -> list[int]:
 @dataclass
 class ChaosLog:
     worker_kills: list[dict[str, Any]] = field(default_factory=list)
-    redis_restarts: list[datetime] = field(default_factory=list)
+    redis_kills: list[datetime] = field(default_factory=list)
+    mariadb_kills: list[dict[str, Any]] = field(default_factory=list)  # killed at, answering again at
     db_kills: list[dict[str, Any]] = field(default_factory=list)
+    partitions: list[dict[str, Any]] = field(default_factory=list)  # cut at, healed at
     errors: list[str] = field(default_factory=list)
 
 
-def chaos(
-    cfg: SoakConfig,
-    pool: WorkerPool,
-    own_redis: OwnRedis,
-    server: sa.Engine,
-    database: str,
-    stop: threading.Event,
-    log: ChaosLog,
-) -> None:
-    """Within the submission window: the kills, Redis restarts and connection drops, spread out."""
+@dataclass
+class Services:
+    """The soak's own services, which the chaos kills and restarts."""
+
+    redis: OwnRedis
+    mariadb: OwnMariaDB
+    server: sa.Engine  # AUTOCOMMIT, on the private mariadbd
+    database: str
+    host: WorkerHost | None  # the worker host, when namespaces can be made
+
+
+def partition(host: WorkerHost, seconds: float, log: ChaosLog, stop: threading.Event) -> None:
+    """Cut the worker host off from the database for `seconds` (less if the soak stops)."""
+    host.cut_database()
+    began = utcnow()
+    try:
+        stop.wait(seconds)
+    finally:
+        host.heal_database()
+        log.partitions.append({"from": began, "to": utcnow()})
+
+
+def chaos(cfg: SoakConfig, pool: WorkerPool, services: Services, stop: threading.Event, log: ChaosLog) -> None:
+    """Within the submission window: the partition first (it lasts longest), then the kills, crashes
+    and connection drops, spread out."""
     rng = random.Random(cfg.seed + 1)
     # Interleaved and evenly spaced over 90 % of the window, so no two faults land together.
-    kinds = [("kill", cfg.kills), ("db", cfg.db_kills), ("redis", cfg.redis_restarts)]
+    kinds = [
+        ("kill", cfg.kills),
+        ("db", cfg.db_kills),
+        ("redis", cfg.redis_kills),
+        ("mariadb", cfg.mariadb_kills),
+    ]
     order: list[str] = []
     while any(left for _, left in kinds):
         for i, (what, left) in enumerate(kinds):
@@ -329,30 +374,53 @@ def chaos(
                 order.append(what)
                 kinds[i] = (what, left - 1)
     events = [((k + 1) / (len(order) + 1) * 0.9, what) for k, what in enumerate(order)]
+    partitions = cfg.partitions if services.host is not None else 0
+    events += [(0.05 + k * 0.5, "partition") for k in range(partitions)]
+    cuts: list[threading.Thread] = []
     started = time.monotonic()
-    for at, what in sorted(events):
-        if stop.wait(max(0.0, started + at * cfg.duration - time.monotonic())):
-            return
-        try:
-            if what == "kill":
-                deadline = time.monotonic() + 2
-                busy: list[int] = []
-                while not busy and time.monotonic() < deadline:
-                    busy = [pid for pid in running_worker_pids(server, database) if pid in pool.pids()]
-                    if not busy:
-                        time.sleep(0.02)
-                victim = rng.choice(busy or pool.pids())
-                pool.kill(victim)
-                log.worker_kills.append({"pid": victim, "at": utcnow(), "had_running_job": bool(busy)})
-            elif what == "redis":
-                own_redis.stop()
-                log.redis_restarts.append(utcnow())
-                own_redis.start()
-            else:
-                count = kill_worker_connections(server, database, pool.pids())
-                log.db_kills.append({"at": utcnow(), "connections": count})
-        except Exception as exc:  # noqa: BLE001 - the soak reports it; the chaos goes on
-            log.errors.append(f"{what}: {exc!r}")
+    try:
+        for at, what in sorted(events):
+            if stop.wait(max(0.0, started + at * cfg.duration - time.monotonic())):
+                return
+            try:
+                _fault(what, cfg, rng, pool, services, stop, log, cuts)
+            except Exception as exc:  # noqa: BLE001 - the soak reports it; the chaos goes on
+                log.errors.append(f"{what}: {exc!r}")
+    finally:
+        for cut in cuts:
+            cut.join()
+
+
+def _fault(what, cfg, rng, pool, services, stop, log, cuts) -> None:
+    if what == "kill":
+        deadline = time.monotonic() + 2
+        busy: list[int] = []
+        while not busy and time.monotonic() < deadline:
+            running = running_worker_pids(services.server, services.database)
+            busy = [pid for pid in running if pid in pool.pids()]
+            if not busy:
+                time.sleep(0.02)
+        victim = rng.choice(busy or pool.pids())
+        pool.kill(victim)
+        log.worker_kills.append({"pid": victim, "at": utcnow(), "had_running_job": bool(busy)})
+    elif what == "redis":
+        services.redis.kill9()
+        log.redis_kills.append(utcnow())
+        services.redis.start()
+    elif what == "mariadb":
+        services.mariadb.kill9()
+        killed = utcnow()
+        services.mariadb.start()  # InnoDB recovers the crash; waits until it answers
+        log.mariadb_kills.append({"at": killed, "back": utcnow()})
+    elif what == "partition":
+        cut = threading.Thread(
+            target=partition, args=(services.host, cfg.partition_seconds, log, stop), name="soak-partition"
+        )
+        cut.start()
+        cuts.append(cut)
+    else:
+        count = kill_worker_connections(services.server, services.database, pool.pids())
+        log.db_kills.append({"at": utcnow(), "connections": count})
 
 
 def sweeper(cfg: SoakConfig, pool: WorkerPool, stop: threading.Event, sweeps: list[int]) -> None:
@@ -433,19 +501,46 @@ def submit_stream(cfg: SoakConfig, rt: Any, plan: list[Planned]) -> None:
         sleep_ms = cfg.slow_ms if rng.uniform(0, 100) < cfg.slow else rng.uniform(0, cfg.sleep_ms)
         params = {"i": job.index, "kind": job.kind, "sleep_ms": round(sleep_ms, 1)}
         rt.set_user(member(job.organization))
-        try:
-            record = submit_job(JOB_TYPE, job.organization, params, depends_on=job.parent, runtime=rt)
-        except InvalidInputError as exc:  # the parent already ended Dead Letter / Canceled
-            rt.rollback()
-            job.refused = str(exc)
-            job.parent = None
-            record = submit_job(JOB_TYPE, job.organization, params, runtime=rt)
-        job.name, job.submitted_at = record["name"], utcnow()
-        # submit_job never commits; the commit's after-commit hand-off to RQ logs (not raises) a
-        # Redis error, which the outbox sweep repairs.
-        rt.commit()
+        job.name, job.submitted_at = submit_riding_out_crashes(rt, job, params), utcnow()
         candidates.append(job)
         del candidates[:-50]
+
+
+def submit_riding_out_crashes(rt: Any, job: Planned, params: dict[str, Any]) -> str:
+    """Submit and commit one planned job; returns its name. While the database is down it tries
+    again, first looking the job up by its parameters' hash (unique: they hold `i`), since a commit
+    that failed may still have landed.
+
+    submit_job never commits; the commit's after-commit hand-off to RQ logs (not raises) a Redis
+    error, which the outbox sweep repairs.
+    """
+    wanted = parameters_hash(JOB_TYPE, job.organization, canonical_json(params))
+    while True:
+        try:
+            try:
+                record = submit_job(JOB_TYPE, job.organization, params, depends_on=job.parent, runtime=rt)
+            except InvalidInputError as exc:  # the parent already ended Dead Letter / Canceled
+                rt.rollback()
+                job.refused, job.parent = str(exc), None
+                continue
+            rt.commit()
+            return record["name"]
+        except sa.exc.DBAPIError:
+            _rollback_quietly(rt)
+        time.sleep(0.2)
+        try:
+            found = rt.execute(sa.select(bj.c.name).where(bj.c.parameters_hash == wanted)).scalar()
+            rt.rollback()
+        except sa.exc.DBAPIError:
+            _rollback_quietly(rt)
+            continue
+        if found:
+            return found
+
+
+def _rollback_quietly(rt: Any) -> None:
+    with suppress(sa.exc.DBAPIError):  # the connection is gone; the next statement opens a new one
+        rt.rollback()
 
 
 @dataclass
@@ -463,31 +558,61 @@ class SoakResult:
         return not self.violations
 
 
+def unavailable() -> str | None:
+    """Why the soak cannot run here (no mariadbd), or None."""
+    return OwnMariaDB.unavailable()
+
+
 def run_soak(cfg: SoakConfig, *, progress: Callable[[str], None] = print) -> SoakResult:
     """Run one soak on services of its own; returns the counts and any invariant violations."""
-    if reason := mariadb_reachable():
+    if reason := unavailable():
         raise RuntimeError(reason)
     home = Path(tempfile.mkdtemp(prefix="dartwing-soak-"))
-    own_redis = OwnRedis(home).start()
+    host = None
+    if cfg.partitions:
+        if reason := WorkerHost.unavailable():
+            progress(f"  soak: partitions skipped: {reason}")
+        else:
+            host = WorkerHost().create()
+    bind = ("127.0.0.1",) + ((HOST_DB,) if host else ())
+    own_redis = OwnRedis(home, bind=("127.0.0.1",) + ((HOST_REDIS,) if host else ()))
+    own_db = OwnMariaDB(home / "mariadb", bind=bind)
     keep_logs = False
     try:
-        with own_mariadb_database("soak") as db_url, environ(cfg.settings), engine_log_to(home / "soak.log"):
-            result = _run(cfg, home, own_redis, db_url, progress)
+        own_redis.start()
+        (home / "mariadb").mkdir()
+        own_db.start()
+        if host:
+            own_db.allow_root_from_anywhere()
+        with environ(cfg.settings), engine_log_to(home / "soak.log"):
+            result = _run(cfg, home, own_redis, own_db, host, progress)
             keep_logs = not result.ok
             result.logdir = str(home) if keep_logs else None
             return result
     finally:
         own_redis.stop()
+        own_db.stop()
+        if host:
+            host.destroy()
         if not keep_logs:
             shutil.rmtree(home, ignore_errors=True)
 
 
 def _run(
-    cfg: SoakConfig, home: Path, own_redis: OwnRedis, db_url: str, progress: Callable[[str], None]
+    cfg: SoakConfig,
+    home: Path,
+    own_redis: OwnRedis,
+    own_db: OwnMariaDB,
+    host: WorkerHost | None,
+    progress: Callable[[str], None],
 ) -> SoakResult:
-    database = sa.make_url(db_url).database
+    database = "soak"
+    server = sa.create_engine(own_db.url(), isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    with server.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    db_url = own_db.url(database=database)
     rt = configure(home=home, db_url=db_url, redis_url=own_redis.url, user=ADMIN_USER, create_schema=True)
-    server = sa.create_engine(MARIADB_SERVER_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    services = Services(own_redis, own_db, server, database, host)
     pool: WorkerPool | None = None
     stop_chaos, stop_sweeper = threading.Event(), threading.Event()
     threads: list[threading.Thread] = []
@@ -505,18 +630,25 @@ def _run(
         rt.commit()
 
         env = child_env(rt, **cfg.settings)
-        pool = WorkerPool(env, cfg.workers, home)
+        host_env = {
+            **env,
+            "DARTWING_DB_URL": own_db.url(HOST_DB, database),
+            "DARTWING_REDIS_URL": f"redis://{HOST_REDIS}:{own_redis.port}/0",
+        }
+        pool = WorkerPool(env, cfg.workers, home, host=(host, host_env) if host else None)
         wait_until(lambda: _registered_workers(rt) >= cfg.workers, 60, "the soak's workers to register", 0.1)
         progress(
             f"  soak: {cfg.jobs:,} jobs over {cfg.duration:.0f}s, {cfg.orgs} organizations, {cfg.workers} workers; "
-            f"chaos: {cfg.kills} SIGKILLs, {cfg.redis_restarts} Redis restarts, {cfg.db_kills} connection drops"
+            f"chaos: {cfg.kills} SIGKILLs, {cfg.redis_kills} Redis kill -9, {cfg.mariadb_kills} mariadbd "
+            f"kill -9, {cfg.db_kills} connection drops, "
+            + (f"{cfg.partitions} partitions of {cfg.partition_seconds:.0f}s" if host else "no partition")
         )
         chaos_log = ChaosLog()
         sweeps = [0]
         threads = [
             threading.Thread(
                 target=chaos,
-                args=(cfg, pool, own_redis, server, database, stop_chaos, chaos_log),
+                args=(cfg, pool, services, stop_chaos, chaos_log),
                 name="soak-chaos",
             ),
             threading.Thread(target=sweeper, args=(cfg, pool, stop_sweeper, sweeps), name="soak-sweeper"),
@@ -616,9 +748,10 @@ def check(rt: Any, plan: list[Planned], chaos_log: ChaosLog, pool: WorkerPool) -
 
     by_status: dict[str, dict[str, int]] = defaultdict(lambda: {"predicted": 0, "actual": 0})
     mismatched = stuck = double = 0
-    rerun_kill = rerun_db = rerun_unexplained = by_design = 0
+    rerun_kill = rerun_db = rerun_crash = rerun_partition = rerun_unexplained = by_design = 0
     kill_times = {pid: at for pid, at in pool.killed.items()}
     db_kill_times = [event["at"] for event in chaos_log.db_kills]
+    crash_times = [event["at"] for event in chaos_log.mariadb_kills]
     for name, job in by_name.items():
         row = rows.get(name)
         if row is None:
@@ -652,16 +785,28 @@ def check(rt: Any, plan: list[Planned], chaos_log: ChaosLog, pool: WorkerPool) -
                     reasons.add("kill")
                 elif any(earlier["started"] <= at <= later["started"] for at in db_kill_times):
                     reasons.add("db")
+                elif any(earlier["started"] <= at <= later["started"] for at in crash_times):
+                    reasons.add("crash")
+                elif earlier["pid"] in pool.on_host and any(
+                    cut["from"] <= later["started"] and earlier["started"] <= cut["to"]
+                    for cut in chaos_log.partitions
+                ):
+                    reasons.add("partition")
             if "kill" in reasons:
                 rerun_kill += 1
             elif "db" in reasons:
                 rerun_db += 1
+            elif "crash" in reasons:
+                rerun_crash += 1
+            elif "partition" in reasons:
+                rerun_partition += 1
             else:
                 rerun_unexplained += 1
                 violation(
-                    f"{name} ({job.kind}): handler ran {len(job_runs)} times with no kill to explain it: "
+                    f"{name} ({job.kind}): handler ran {len(job_runs)} times with no fault to explain it: "
                     + ", ".join(f"attempt {r['attempt']} pid {r['pid']} at {r['started']}" for r in job_runs)
                 )
+    host_runs = [r for job_runs in runs.values() for r in job_runs if r["pid"] in pool.on_host]
     refused = [job for job in plan if job.refused]
     for job in refused:
         violation_reason = job.refused or ""
@@ -688,18 +833,28 @@ def check(rt: Any, plan: list[Planned], chaos_log: ChaosLog, pool: WorkerPool) -
         "  by design (transient: fail, then retry)": by_design,
         "  beyond design, after a SIGKILL of its worker": rerun_kill,
         "  beyond design, after a dropped DB connection": rerun_db,
+        "  beyond design, after a mariadbd crash": rerun_crash,
+        "  beyond design, after a partition of its worker's host": rerun_partition,
         "  beyond design, unexplained": rerun_unexplained,
         "worker SIGKILLs": len(chaos_log.worker_kills),
         "  of a worker with a job running": sum(1 for k in chaos_log.worker_kills if k["had_running_job"]),
         "unexpected worker exits (replaced)": len(pool.unexpected_exits),
-        "redis restarts": len(chaos_log.redis_restarts),
+        "redis-server kill -9 (restarted)": len(chaos_log.redis_kills),
+        "mariadbd kill -9 (restarted)": len(chaos_log.mariadb_kills),
         "DB connection drops": len(chaos_log.db_kills),
         "  connections killed": sum(event["connections"] for event in chaos_log.db_kills),
+        "partitions of a worker host from the database": len(chaos_log.partitions),
+        "  handler runs on that host": len(host_runs),
+        "  of them started while it was cut off": sum(
+            1 for r in host_runs if any(cut["from"] <= r["started"] <= cut["to"] for cut in chaos_log.partitions)
+        ),
     }
     chaos_summary = {
         "worker_kills": chaos_log.worker_kills,
-        "redis_restarts": chaos_log.redis_restarts,
+        "redis_kills": chaos_log.redis_kills,
+        "mariadb_kills": chaos_log.mariadb_kills,
         "db_kills": chaos_log.db_kills,
+        "partitions": chaos_log.partitions,
         "errors": chaos_log.errors,
         "unexpected_worker_exits": pool.unexpected_exits,
     }
@@ -727,7 +882,7 @@ def report(result: SoakResult, env: dict[str, Any]) -> None:
             print(f"    {line}")
     else:
         print("\n  all invariants hold: every job in its predicted terminal state, none lost, none stuck,")
-        print("  none completed twice, every extra handler run explained by a kill")
+        print("  none completed twice, every extra handler run explained by a fault")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -743,7 +898,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--permanent", type=float, default=defaults.permanent, help="percent")
     parser.add_argument("--dependent", type=float, default=defaults.dependent, help="percent")
     parser.add_argument("--kills", type=int, default=defaults.kills, help="worker SIGKILLs")
-    parser.add_argument("--redis-restarts", type=int, default=defaults.redis_restarts)
+    parser.add_argument("--redis-kills", type=int, default=defaults.redis_kills, help="kill -9 of redis-server")
+    parser.add_argument("--mariadb-kills", type=int, default=defaults.mariadb_kills, help="kill -9 of mariadbd")
+    parser.add_argument("--partitions", type=int, default=defaults.partitions)
+    parser.add_argument("--partition-seconds", type=float, default=defaults.partition_seconds)
     parser.add_argument(
         "--db-kills", type=int, default=defaults.db_kills, help="drops of the workers' connections"
     )
@@ -751,7 +909,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--quick", action="store_true", help="2,000 jobs over 40 s, 2 kills")
     args = parser.parse_args(argv)
-    if reason := mariadb_reachable():
+    if reason := unavailable():
         print(f"  skipped: {reason}")
         return 0
     cfg = SoakConfig(
@@ -763,7 +921,10 @@ def main(argv: list[str] | None = None) -> int:
         permanent=args.permanent,
         dependent=args.dependent,
         kills=args.kills,
-        redis_restarts=args.redis_restarts,
+        redis_kills=args.redis_kills,
+        mariadb_kills=args.mariadb_kills,
+        partitions=args.partitions,
+        partition_seconds=args.partition_seconds,
         db_kills=args.db_kills,
         settle=args.settle,
         seed=args.seed,
@@ -771,7 +932,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         cfg.jobs, cfg.duration, cfg.kills = 2_000, 40.0, 2
     env = environment(
-        workers=cfg.workers, worker_class="rq.SimpleWorker (non-forking)", database=MARIADB_SERVER_URL
+        workers=cfg.workers,
+        worker_class="rq.SimpleWorker (non-forking)",
+        database_server=f"a private {OwnMariaDB.version()}",
     )
     result = run_soak(cfg)
     report(result, env)

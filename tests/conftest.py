@@ -90,11 +90,9 @@ def db_url(request, tmp_path) -> str:
     return url
 
 
-@pytest.fixture
-def rt(db_url, redis_server, tmp_path) -> Iterator[StandaloneRuntime]:
-    """A runtime on a clean store and a clean Redis, seeded with two organizations and their members."""
-    redis.Redis.from_url(redis_server.url).flushdb()  # our own redis-server
-    runtime = StandaloneRuntime(StandaloneConfig.resolve(tmp_path / "home", db_url, redis_server.url, ADMIN))
+def seeded_runtime(home: Path, db_url: str, redis_url: str) -> StandaloneRuntime:
+    """A runtime on a fresh store, installed for this process, with two organizations and their members."""
+    runtime = StandaloneRuntime(StandaloneConfig.resolve(home, db_url, redis_url, ADMIN))
     runtime.create_schema()
     set_runtime(runtime)
     seed.seed(runtime)
@@ -103,6 +101,14 @@ def rt(db_url, redis_server, tmp_path) -> Iterator[StandaloneRuntime]:
         admin.add_user(runtime, user, ("Job User",))
         admin.add_member(runtime, user, org)
     runtime.commit()
+    return runtime
+
+
+@pytest.fixture
+def rt(db_url, redis_server, tmp_path) -> Iterator[StandaloneRuntime]:
+    """A runtime on a clean store and a clean Redis, seeded with two organizations and their members."""
+    redis.Redis.from_url(redis_server.url).flushdb()  # our own redis-server
+    runtime = seeded_runtime(tmp_path / "home", db_url, redis_server.url)
     yield runtime
     runtime.rollback()
     set_runtime(None)

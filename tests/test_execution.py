@@ -112,6 +112,8 @@ def test_job_runs_to_completed_with_progress_result_and_events(rt, workers, even
         "progress_message",
         "updated_at",
     }
+    stamps = [e["message"]["updated_at"] for e in events.for_job(job.name)]
+    assert all(s.endswith("+00:00") and "T" in s for s in stamps), stamps  # an instant, in UTC
 
 
 def test_progress_events_are_throttled_but_0_and_100_always_go_out(rt, workers, events):

@@ -101,6 +101,8 @@ def test_options_lists_the_methods_and_head_answers_like_get(api):
     options = api.client.options(BASE + "get_job_status")
     assert options.status_code == 204
     assert set(options.headers["allow"].split(", ")) == {"GET", "HEAD", "POST", "OPTIONS"}
+    post_only = api.client.options(BASE + "submit_job")  # the endpoint's own methods, not the route's
+    assert post_only.status_code == 204 and set(post_only.headers["allow"].split(", ")) == {"POST", "OPTIONS"}
     head = api.call("HEAD", "list_jobs")
     assert head.status_code == 200 and head.content == b""
     assert head.headers["content-type"] == "application/json"
@@ -119,3 +121,34 @@ def test_the_document_states_the_start_bound_the_server_enforces(api):
     bound = params["start"]["maximum"]
     assert api.call("GET", "list_jobs", params={"start": bound}).status_code == 200
     assert_frappe_error(api.call("GET", "list_jobs", params={"start": bound + 1}), 400, "start")
+
+
+@pytest.mark.parametrize(
+    ("http_method", "name", "arguments", "text"),
+    [
+        ("GET", "list_jobs", {"params": {"organization": ""}}, "organization is empty"),
+        ("GET", "list_jobs", {"params": {"status": ""}}, "status is empty"),
+        ("GET", "list_jobs", {"params": {"limit": ""}}, "limit is empty"),
+        ("POST", "list_jobs", {"json": {"limit": 2.5}}, "limit must be an integer"),
+        ("POST", "list_jobs", {"json": {"status": ["Queued"]}}, "status must be one status name"),
+        ("GET", "get_job_metrics", {"params": {"organization": ""}}, "organization is empty"),
+        ("POST", "submit_job", {"json": {"job_type": "echo", "organization": ""}}, "organization is empty"),
+        ("POST", "submit_job", {"json": {"job_type": "echo", "organization": ORG_A, "depends_on": ""}}, "depends_on"),
+        ("GET", "check_realtime_room", {"params": {"room": "org:" + "x" * 141}}, "at most 144"),
+        ("POST", "check_realtime_room", {"content": b"\t", "headers": {"content-type": "application/json"}}, "JSON"),
+    ],
+)
+def test_what_the_document_forbids_is_400(api, rt, http_method, name, arguments, text):
+    """Finding 4: the server refuses every value its OpenAPI document rules out."""
+    assert_frappe_error(api.call(http_method, name, **arguments), 400, text)
+    assert table_counts(rt) == (0, 0)
+
+
+def test_null_is_the_default_as_the_document_states(api):
+    doc = api.client.get("/api/openapi.json").json()
+    schema = doc["paths"][BASE + "list_jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"type": "null"} in schema["properties"]["start"]["anyOf"]
+    listed = api.call("POST", "list_jobs", json={"start": None, "limit": None, "organization": None})
+    assert listed.status_code == 200 and listed.json()["message"] == []
+    room = api.call("GET", "check_realtime_room", params={"room": "org:" + "x" * 140})
+    assert room.status_code == 200 and room.json()["message"]["allowed"] is False

@@ -1,15 +1,36 @@
-"""Redis outages against long-running processes: the run's own redis-server is stopped and started
-again (by PID) while the scheduler and the HTTP server keep working."""
+"""Outages against long-running processes: the run's own redis-server is stopped and started again,
+a private mariadbd is killed -9 and restarted (by PID), and a Redis that never answers is met with
+a timeout, while the scheduler, the workers and the HTTP server keep working."""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
 
+import pytest
+import redis
 import sqlalchemy as sa
-from conftest import ORG_A
+from conftest import ALICE, BASE, IN_CI, ORG_A, Workers, seeded_runtime, start_server, wait_for
+from faults import OwnMariaDB
+from rq import SimpleWorker, Worker
 
 from dartwing.dartwing_core.background_jobs import schema, submit_job
+from dartwing.dartwing_core.background_jobs.runtime import set_runtime
+from dartwing.dartwing_core.standalone.http.auth import issue_credentials
+from dartwing.dartwing_core.standalone.runtime import redis_client
 from dartwing.dartwing_core.standalone.scheduler import run_scheduler
+from dartwing.dartwing_core.standalone.worker import new_worker
+
+
+def _status(rt, name: str) -> str:
+    value = rt.execute(sa.select(schema.background_job.c.status).where(schema.background_job.c.name == name)).scalar()
+    rt.rollback()
+    return value
 
 
 def _rq_job_id(rt, name: str) -> str:
@@ -73,3 +94,110 @@ def test_http_submits_stand_while_redis_is_down(api, rt, redis_server):
     statuses = [row["status"] for row in rt.execute(sa.select(bj.c.status).where(bj.c.name.in_(names)))]
     rt.rollback()
     assert statuses == ["Queued"] * 5  # committed; the minute sweep sends their lost messages
+
+
+def test_a_redis_that_never_answers_fails_a_command_instead_of_hanging_it(monkeypatch):
+    """A partitioned or hung Redis: the runtime's commands fail after the socket timeout."""
+    monkeypatch.setenv("DARTWING_REDIS_SOCKET_TIMEOUT_SECONDS", "0.5")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts connections (the kernel does), never answers
+    outcome: list[BaseException] = []
+
+    def ping() -> None:
+        try:
+            redis_client(f"redis://127.0.0.1:{silent.getsockname()[1]}/0").ping()
+        except BaseException as exc:  # noqa: BLE001 - kept for the assertion
+            outcome.append(exc)
+
+    caller = threading.Thread(target=ping, daemon=True)
+    caller.start()
+    caller.join(30)
+    silent.close()
+    assert not caller.is_alive() and isinstance(outcome[0], redis.exceptions.TimeoutError), outcome
+
+
+def test_rqs_blocking_dequeue_waits_longer_than_the_runtime_socket_timeout(rt, workers, monkeypatch):
+    """The worker's own connection outwaits RQ's dequeue, so an idle worker never times out; the
+    runtime's client keeps the short timeout."""
+    monkeypatch.setenv("DARTWING_REDIS_SOCKET_TIMEOUT_SECONDS", "0.5")
+    worker = new_worker(rt, SimpleWorker)
+    timeout = worker.connection.connection_pool.connection_kwargs["socket_timeout"]
+    assert timeout > worker.dequeue_timeout
+    assert redis_client(rt.redis_url).connection_pool.connection_kwargs["socket_timeout"] == 0.5
+    proc = workers.start(extra_env={"DARTWING_REDIS_SOCKET_TIMEOUT_SECONDS": "0.5"})
+    wait_for(lambda: len(Worker.all(connection=rt.redis)) == 1)
+    time.sleep(2)  # idle in its blocking dequeue for four socket timeouts of the runtime's client
+    job = submit_job("noop", ORG_A, {"n": 2})
+    rt.commit()
+    wait_for(lambda: _status(rt, job.name) == "Completed")
+    assert proc.poll() is None and len(Worker.all(connection=rt.redis)) == 1  # the same worker, never restarted
+
+
+@pytest.fixture
+def crashable_rt(redis_server, tmp_path):
+    """A runtime on a private mariadbd (its own port and data directory), which a test may kill -9."""
+    if reason := OwnMariaDB.unavailable():
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    (tmp_path / "mariadb").mkdir()
+    server = OwnMariaDB(tmp_path / "mariadb").start()
+    engine = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE DATABASE crash CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    engine.dispose()
+    redis.Redis.from_url(redis_server.url).flushdb()  # our own redis-server
+    runtime = seeded_runtime(tmp_path / "home", server.url(database="crash"), redis_server.url)
+    yield runtime, server
+    runtime.rollback()
+    set_runtime(None)
+    runtime.engine.dispose()
+    server.stop()
+
+
+def test_server_worker_and_scheduler_outlive_a_mariadbd_crash(crashable_rt):
+    """kill -9 of the database server: the API answers 503 (not 500) and logs the outage once; the
+    worker and the scheduler keep running; once the server is back, everything works again."""
+    rt, server = crashable_rt
+    key, secret = issue_credentials(rt, ALICE)
+    rt.commit()
+    fast = {"DARTWING_ORPHAN_CHECK_SECONDS": "0.5"}
+    workers = Workers(rt, {**os.environ, **rt.config.environ()})
+    api_proc, client = start_server(rt)
+    workers.start(extra_env=fast)
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "dartwing.dartwing_core.standalone.cli", "scheduler"],
+        env={**workers.env, **fast},
+        stderr=subprocess.DEVNULL,
+    )
+    workers.processes += [scheduler, api_proc]  # all stopped by PID at teardown
+    headers = {"Authorization": f"token {key}:{secret}"}
+    body = {"job_type": "noop", "organization": ORG_A}
+    try:
+        assert client.post(BASE + "submit_job", json=body, headers=headers).status_code == 200
+        wait_for(lambda: rt.redis.exists("dartwing:turn:orphan_check"), message="the scheduler's orphan checks")
+        server.kill9()
+        answers = [client.post(BASE + "submit_job", json=body, headers=headers) for _ in range(3)]
+        scheduler_log = rt.config.home / "logs" / "scheduler.log"
+        wait_for(lambda: "unreachable" in scheduler_log.read_text(), message="the scheduler to meet the outage")
+        time.sleep(1)  # more failed checks, which must not be logged again
+        server.start()
+        after = client.post(BASE + "submit_job", json=body, headers=headers)
+        assert after.status_code == 200, after.text
+        job_id = after.json()["message"]["job_id"]
+        wait_for(lambda: _status(rt, job_id) == "Completed")
+        wait_for(lambda: "answers again" in scheduler_log.read_text(), message="the scheduler to log the end")
+        alive = [proc.poll() is None for proc in workers.processes]
+    finally:
+        client.close()
+        workers.stop_all()
+    assert alive == [True] * 3  # none of them exited
+    assert [a.status_code for a in answers] == [503] * 3, answers[0].text
+    assert answers[0].headers["retry-after"] == "5" and answers[0].json()["exc_type"] == "ServiceUnavailableError"
+    logs = rt.config.home / "logs"
+    server_log = (logs / "server.log").read_text()
+    assert server_log.count("unreachable") == 1 and server_log.count("answers again") == 1, server_log[-2000:]
+    assert "Traceback" not in server_log
+    assert (logs / "scheduler.log").read_text().count("unreachable") == 1
+    assert (logs / "scheduler.log").read_text().count("answers again") == 1

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 import sqlalchemy as sa
 from conftest import ADMIN, ALICE, BOB, ORG_A
 
+from dartwing.dartwing_core.api import service
 from dartwing.dartwing_core.background_jobs import JobNotFoundError, schema, submit_job
 from dartwing.dartwing_core.background_jobs.execution import run_job
 from dartwing.dartwing_core.background_jobs.waiting import explain_wait
@@ -94,3 +97,13 @@ def test_http_answers_the_explanation_and_404_across_tenants(api, rt):
     assert mine.status_code == 200 and mine.json()["message"]["reasons"][0]["reason"] == "no_worker"
     assert api.call("GET", "explain_job", user=BOB, params={"job_id": job_id}).status_code == 404
     assert api.call("GET", "explain_job", params={"job_id": "nope"}).status_code == 400
+
+
+def test_the_api_gives_the_planned_retry_time_with_its_offset(rt):
+    """Finding 9 on this answer too: `until` names an instant (standalone stores UTC)."""
+    flaky = submit_job("flaky", ORG_A, {"fail_times": 1})
+    rt.commit()
+    assert run_job(flaky.name, 0) == "Failed"
+    until = service.explain_job(job_id=flaky.name)["reasons"][0]["until"]
+    rt.rollback()
+    assert datetime.fromisoformat(until).utcoffset() == timedelta(0) and "T" in until

@@ -202,6 +202,11 @@ class FrappeRuntime:
         request or job; one already loaded by Frappe is used as is."""
         return datetime.now(timezone.utc).astimezone(_system_zone()).replace(tzinfo=None)
 
+    def aware(self, value: datetime) -> datetime:
+        """The stored wall time in the system time zone (in the hour a DST change repeats, the
+        earlier of its two instants: the stored value cannot tell them apart)."""
+        return value.replace(tzinfo=_system_zone())
+
     def claim_turn(self, name: str, seconds: float) -> bool:
         key = f"{self.site}|dartwing:turn:{name}"
         return bool(get_redis_conn().set(key, 1, nx=True, px=max(1, int(seconds * 1000))))

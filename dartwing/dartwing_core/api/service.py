@@ -2,15 +2,17 @@
 
 `api/jobs.py` wraps these with `frappe.whitelist` inside a bench; the standalone server routes the
 same URLs (`/api/method/dartwing.dartwing_core.api.jobs.<name>`) to them. Arguments arrive as HTTP
-gives them (strings, JSON text) and the engine validates them; results are JSON-ready apart from
-datetimes, which each transport serialises. Nothing here commits or rolls back: the transport
-commits once per request (Frappe: every POST; standalone: every successful call) and rolls back
-after an error.
+gives them (strings, JSON text) and the engine validates them. An argument left out or null takes
+its default; an empty string is refused (400), as the OpenAPI document states. Results are JSON-ready:
+timestamps are ISO 8601 text with their offset, the same from both transports. Nothing here commits
+or rolls back: the transport commits once per request (Frappe: every POST; standalone: every
+successful call) and rolls back after an error.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from dartwing.dartwing_core.background_jobs import get_job_history as _history
@@ -22,11 +24,12 @@ from dartwing.dartwing_core.background_jobs import tenancy
 from dartwing.dartwing_core.background_jobs.bulk_operations import MAX_BATCH
 from dartwing.dartwing_core.background_jobs.bulk_operations import retry_matching as _retry_matching
 from dartwing.dartwing_core.background_jobs.errors import InvalidInputError
-from dartwing.dartwing_core.background_jobs.events import org_room
+from dartwing.dartwing_core.background_jobs.events import ORG_ROOM_PREFIX, org_room, organization_of
 from dartwing.dartwing_core.background_jobs.metrics import get_job_metrics as _metrics
 from dartwing.dartwing_core.background_jobs.operations import cancel_job as _cancel
 from dartwing.dartwing_core.background_jobs.operations import delete_job as _delete
 from dartwing.dartwing_core.background_jobs.operations import retry_job as _retry
+from dartwing.dartwing_core.background_jobs.queries import MAX_NAME_LENGTH
 from dartwing.dartwing_core.background_jobs.runtime import get_runtime
 from dartwing.dartwing_core.background_jobs.waiting import explain_wait as _explain
 
@@ -45,6 +48,7 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "retry_matching": ("POST",),
     "check_realtime_room": ("GET", "POST"),
 }
+MAX_ROOM_LENGTH = len(ORG_ROOM_PREFIX) + MAX_NAME_LENGTH
 
 
 def submit_job(
@@ -57,12 +61,21 @@ def submit_job(
     max_retries=None,
 ) -> dict[str, Any]:
     """Submit a job; it is queued when the request commits."""
+    _refuse_empty(
+        job_type=job_type,
+        organization=organization,
+        parameters=parameters,
+        priority=priority,
+        depends_on=depends_on,
+        timeout=timeout,
+        max_retries=max_retries,
+    )
     job = _submit(
         job_type,
         organization,
         parameters,
         priority=priority,
-        depends_on=depends_on or None,
+        depends_on=depends_on,
         timeout=timeout,
         max_retries=max_retries,
     )
@@ -85,28 +98,35 @@ def submit_jobs(jobs=None) -> dict[str, Any]:
 
 def get_job_status(job_id=None) -> dict[str, Any]:
     """Status, progress and result of one job."""
-    return _status(job_id)
+    _refuse_empty(job_id=job_id)
+    return _iso_times(_status(job_id))
 
 
-def list_jobs(organization=None, status=None, job_type=None, limit=20, start=0) -> list[dict[str, Any]]:
+def list_jobs(organization=None, status=None, job_type=None, limit=None, start=None) -> list[dict[str, Any]]:
     """Jobs the caller may see, newest first, with optional filters."""
-    return _list(
-        organization=organization or None,
-        status=status or None,
-        job_type=job_type or None,
-        limit=limit if limit not in (None, "") else 20,
-        start=start if start not in (None, "") else 0,
+    _refuse_empty(organization=organization, status=status, job_type=job_type, limit=limit, start=start)
+    if status is not None and not isinstance(status, str):
+        raise InvalidInputError("status must be one status name")
+    jobs = _list(
+        organization=organization,
+        status=status,
+        job_type=job_type,
+        limit=20 if limit is None else limit,
+        start=0 if start is None else start,
     )
+    return [_iso_times(job) for job in jobs]
 
 
 def cancel_job(job_id=None, force=None) -> dict[str, Any]:
     """Cancel a job (Running jobs stop at their next checkpoint)."""
+    _refuse_empty(job_id=job_id, force=force)
     view = _cancel(job_id, force=_flag("force", force))
     return {"job_id": view.job_id, "status": view.status, "cancel_requested": view.cancel_requested}
 
 
 def retry_job(job_id=None) -> dict[str, Any]:
     """Put a Dead Letter, Failed, Timed Out or Canceled job back in the queue (administrators)."""
+    _refuse_empty(job_id=job_id)
     view = _retry(job_id)
     return {"job_id": view.job_id, "status": view.status, "retry_count": view.retry_count}
 
@@ -126,35 +146,42 @@ def retry_matching(filters=None, batch_size=None) -> dict[str, Any]:
 
 def delete_job(job_id=None) -> dict[str, Any]:
     """Delete a finished job and its history (administrators; the dead letter queue's Delete)."""
+    _refuse_empty(job_id=job_id)
     return _delete(job_id)
 
 
 def get_job_metrics(organization=None) -> dict[str, Any]:
     """Counts, queue depth, processing times and rates for the caller's organizations."""
-    return _metrics(organization or None)
+    _refuse_empty(organization=organization)
+    return _metrics(organization)
 
 
 def get_job_history(job_id=None) -> list[dict[str, Any]]:
     """Every status transition of a job, oldest first."""
-    return _history(job_id)
+    _refuse_empty(job_id=job_id)
+    return [_iso_times(step) for step in _history(job_id)]
 
 
 def explain_job(job_id=None) -> dict[str, Any]:
     """Why a job is not running (its parent, a cap, a planned retry, no live worker...), and until when."""
-    return _explain(job_id)
+    _refuse_empty(job_id=job_id)
+    answer = _explain(job_id)
+    return {**answer, "reasons": [_iso_times(reason) for reason in answer["reasons"]]}
 
 
 def check_realtime_room(room=None) -> dict[str, Any]:
     """Who the caller is, and whether they may join `room` (`org:<organization>`): the realtime
     gateway asks this with the client's own credentials before admitting it to a room."""
+    if room is not None and (not isinstance(room, str) or len(room) > MAX_ROOM_LENGTH):
+        raise InvalidInputError(f"room must be a string of at most {MAX_ROOM_LENGTH} characters")
     rt = get_runtime()
     user = rt.current_user()
     allowed, reason = False, None
     if room is not None:
-        if not isinstance(room, str) or not room.startswith("org:") or len(room) > 144:
+        organization = organization_of(room)
+        if organization is None:
             reason = "only rooms named org:<organization> can be joined"
         else:
-            organization = room[len("org:") :]
             allowed = tenancy.can_access(rt, user, organization) and org_room(organization) == room
             reason = None if allowed else f"not an active member of {organization}"
     return {"user": user, "room": room, "allowed": allowed, "reason": reason}
@@ -166,10 +193,24 @@ def _integer(name: str, value: Any, default: int) -> int:
     if isinstance(value, bool) or not str(value).isdigit():
         raise InvalidInputError(f"{name} must be a whole number")
     return int(value)
+def _refuse_empty(**arguments: Any) -> None:
+    for name, value in arguments.items():
+        if value == "":
+            raise InvalidInputError(f"{name} is empty: leave it out (or send null) for its default")
+
+
+def _iso_times(record: dict[str, Any]) -> dict[str, Any]:
+    """`record` with its datetimes as ISO 8601 text with their offset (a naive one is a stored
+    time: Runtime.aware gives it the offset it was stored in)."""
+    rt = get_runtime()
+    return {
+        key: (value if value.tzinfo else rt.aware(value)).isoformat() if isinstance(value, datetime) else value
+        for key, value in record.items()
+    }
 
 
 def _flag(name: str, value: Any) -> bool:
-    if value in (None, "", 0, "0", False, "false", "False"):
+    if value in (None, 0, "0", False, "false", "False"):
         return False
     if value in (1, "1", True, "true", "True"):
         return True

@@ -41,8 +41,9 @@ def _publish(rt: Runtime, event: str, message: dict[str, Any], organization: str
     rt.publish_realtime(event, message, doc_room(message["job_id"]))
 
 
-def _iso(value: datetime) -> str:
-    return value.isoformat()
+def _iso(rt: Runtime, value: datetime) -> str:
+    """ISO 8601 with the offset the runtime stores times in."""
+    return rt.aware(value).isoformat()
 
 
 def publish_status_changed(
@@ -63,7 +64,7 @@ def publish_status_changed(
         "to_status": to_status,
         "output_reference": output_reference,
         "error_message": error_message,
-        "updated_at": _iso(updated_at),
+        "updated_at": _iso(rt, updated_at),
     }
     _publish(rt, JOB_STATUS_CHANGED, message, organization)
 
@@ -83,7 +84,7 @@ def publish_progress(
         "status": status,
         "progress": progress,
         "progress_message": progress_message,
-        "updated_at": _iso(updated_at),
+        "updated_at": _iso(rt, updated_at),
     }
     _publish(rt, JOB_PROGRESS, message, organization)
 

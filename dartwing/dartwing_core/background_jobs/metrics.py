@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from . import schema, tenancy
 from .errors import InvalidInputError, NotPermittedError
+from .queries import MAX_NAME_LENGTH
 from .runtime import Runtime, get_runtime
 from .status import JobStatus, Priority
 
@@ -112,8 +113,8 @@ def _scope(rt: Runtime, organization: str | None) -> list[str] | None:
     visible = tenancy.visible_organizations(rt, rt.current_user())
     if organization is None:
         return visible
-    if not isinstance(organization, str) or len(organization) > 140:
-        raise InvalidInputError("organization must be a string of at most 140 characters")
+    if not isinstance(organization, str) or not 1 <= len(organization) <= MAX_NAME_LENGTH:
+        raise InvalidInputError(f"organization must be a string of 1 to {MAX_NAME_LENGTH} characters")
     if visible is not None and organization not in visible:
         raise NotPermittedError(
             f"User {rt.current_user()} is not an active member of organization {organization}"

@@ -56,7 +56,7 @@ def _cancel(rt: Runtime, job_id: str, force: bool) -> JobRecord:
             rt.after_commit(lambda: rt.stop_running(running_message))
     else:
         raise InvalidTransitionError(f"Background Job {job['name']} is {status} and cannot be canceled")
-    return public_view(job)
+    return public_view(rt, job)
 
 
 def retry_job(job_id: str, *, runtime: Runtime | None = None) -> JobRecord:
@@ -83,7 +83,7 @@ def _retry(rt: Runtime, job_id: str) -> JobRecord:
     queue = queue_for(job, fetch_job_type(rt, job["job_type"]))
     if not mark_queued(rt, job, queue, message=f"Manual retry by {user}"):
         raise InvalidTransitionError(f"Background Job {job['name']} changed while retrying; try again")
-    return public_view(job)
+    return public_view(rt, job)
 
 
 def delete_job(job_id: str, *, runtime: Runtime | None = None) -> dict:

@@ -18,7 +18,10 @@ from .runtime import Runtime, get_runtime
 from .status import JobStatus
 
 JOB_ID_PATTERN = re.compile(r"^JOB-\d{4}-\d{5,}$")
+# The bounds list_jobs enforces (the OpenAPI document states these same values).
 MAX_LIST_LIMIT = 100
+MAX_LIST_START = 10**9
+MAX_NAME_LENGTH = 140
 
 # What callers see of a job; internal columns (hashes, fencing, RQ ids) stay inside.
 PUBLIC_FIELDS = (
@@ -47,6 +50,8 @@ PUBLIC_FIELDS = (
     "started_at",
     "completed_at",
 )
+# Stored naive; answered with their offset (Runtime.aware).
+TIMESTAMP_FIELDS = ("next_retry_at", "creation", "modified", "queued_at", "started_at", "completed_at")
 
 
 def validate_job_id(job_id: Any) -> str:
@@ -63,17 +68,24 @@ def load_visible_job(rt: Runtime, job_id: Any, *, for_update: bool = False) -> J
     return job
 
 
-def public_view(job: dict[str, Any]) -> JobRecord:
+def public_view(rt: Runtime, job: dict[str, Any]) -> JobRecord:
     view = JobRecord((key, job.get(key)) for key in PUBLIC_FIELDS)
     view["job_id"] = job["name"]
     view["result"] = loads(job.get("result"))
     view["cancel_requested"] = bool(job.get("cancel_requested"))
+    _make_aware(rt, view, TIMESTAMP_FIELDS)
     return view
+
+
+def _make_aware(rt: Runtime, record: dict[str, Any], fields: tuple[str, ...]) -> None:
+    for key in fields:
+        if record.get(key) is not None:
+            record[key] = rt.aware(record[key])
 
 
 def get_job_status(job_id: str, *, runtime: Runtime | None = None) -> JobRecord:
     rt = runtime or get_runtime()
-    return public_view(load_visible_job(rt, job_id))
+    return public_view(rt, load_visible_job(rt, job_id))
 
 
 def list_jobs(
@@ -89,21 +101,21 @@ def list_jobs(
     always applies on top."""
     rt = runtime or get_runtime()
     limit = _bounded("limit", limit, 1, MAX_LIST_LIMIT)
-    start = _bounded("start", start, 0, 10**9)
+    start = _bounded("start", start, 0, MAX_LIST_START)
     bj = schema.background_job
     stmt = sa.select(*(bj.c[f] for f in PUBLIC_FIELDS)).order_by(bj.c.creation.desc(), bj.c.name.desc())
     visible = tenancy.visible_organizations(rt, rt.current_user())
     if visible is not None:
         stmt = stmt.where(bj.c.organization.in_(visible))
-    if organization:
+    if organization is not None:
         stmt = stmt.where(bj.c.organization == _text("organization", organization))
     if isinstance(status, list | tuple | set | frozenset):
         stmt = stmt.where(bj.c.status.in_([_status(s) for s in status]))
-    elif status:
+    elif status is not None:
         stmt = stmt.where(bj.c.status == _status(status))
-    if job_type:
+    if job_type is not None:
         stmt = stmt.where(bj.c.job_type == _text("job_type", job_type))
-    return [public_view(row) for row in rt.execute(stmt.limit(limit).offset(start))]
+    return [public_view(rt, row) for row in rt.execute(stmt.limit(limit).offset(start))]
 
 
 def get_job_history(job_id: str, *, runtime: Runtime | None = None) -> list[dict[str, Any]]:
@@ -125,7 +137,10 @@ def get_job_history(job_id: str, *, runtime: Runtime | None = None) -> list[dict
         .where(log.c.background_job == job["name"])
         .order_by(log.c.timestamp, log.c.name)
     )
-    return rt.execute(stmt).rows
+    rows = rt.execute(stmt).rows
+    for row in rows:
+        _make_aware(rt, row, ("timestamp",))
+    return rows
 
 
 def _bounded(name: str, value: Any, low: int, high: int) -> int:
@@ -133,7 +148,9 @@ def _bounded(name: str, value: Any, low: int, high: int) -> int:
         number = int(value)
     except (TypeError, ValueError):
         raise InvalidInputError(f"{name} must be an integer, got {value!r}") from None
-    if isinstance(value, bool) or not low <= number <= high:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise InvalidInputError(f"{name} must be an integer, got {value!r}")
+    if not low <= number <= high:
         raise InvalidInputError(f"{name} must be between {low} and {high}, got {value!r}")
     return number
 
@@ -148,6 +165,6 @@ def _status(value: Any) -> str:
 
 
 def _text(name: str, value: Any) -> str:
-    if not isinstance(value, str) or len(value) > 140:
-        raise InvalidInputError(f"{name} must be a string of at most 140 characters")
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_NAME_LENGTH:
+        raise InvalidInputError(f"{name} must be a string of 1 to {MAX_NAME_LENGTH} characters")
     return value

@@ -99,6 +99,10 @@ class Runtime(Protocol):
     def now(self) -> datetime:
         """The current time as the database stores it (naive)."""
 
+    def aware(self, value: datetime) -> datetime:
+        """`value`, a naive time as `now()` stores it, with the offset it was stored in (standalone:
+        UTC; Frappe: the site's system time zone), so every answer and event names one instant."""
+
     def background_session(self) -> AbstractContextManager[None]:
         """Database access for a helper thread of this process (the heartbeat), closed at exit."""
 

@@ -30,8 +30,10 @@ class Settings:
     progress_throttle_seconds: float
     heartbeat_seconds: float
     orphan_after_seconds: float
+    orphan_check_seconds: float
     outbox_grace_seconds: float
     sweep_overdue_seconds: float
+    redis_socket_timeout_seconds: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -39,16 +41,23 @@ class Settings:
             backoff_base_seconds=_number("DARTWING_BACKOFF_BASE_SECONDS", 60),
             backoff_cap_seconds=_number("DARTWING_BACKOFF_CAP_SECONDS", 16 * 60),
             progress_throttle_seconds=_number("DARTWING_PROGRESS_THROTTLE_SECONDS", 0.25),
-            # A running job's row gets heartbeat_at every heartbeat_seconds; the minute sweep treats
-            # a Running job silent for orphan_after_seconds as orphaned (worker died).
+            # A running job's row gets heartbeat_at every heartbeat_seconds; a Running job silent for
+            # orphan_after_seconds (three missed beats) is orphaned (its worker died). The orphan
+            # check runs every orphan_check_seconds (standalone: the scheduler; in a bench: the
+            # minute sweep), so a killed worker's job runs again 20-40 s after the kill.
             heartbeat_seconds=_number("DARTWING_HEARTBEAT_SECONDS", 10),
-            orphan_after_seconds=_number("DARTWING_ORPHAN_AFTER_SECONDS", 45),
+            orphan_after_seconds=_number("DARTWING_ORPHAN_AFTER_SECONDS", 30),
+            orphan_check_seconds=_number("DARTWING_ORPHAN_CHECK_SECONDS", 10),
             # Pending/Queued rows younger than this are left alone by the outbox sweep: their
             # after-commit hand-off may still be in flight.
             outbox_grace_seconds=_number("DARTWING_OUTBOX_GRACE_SECONDS", 30),
             # A run of the minute sweep counts for this long; a worker finishing a job after that
             # runs it itself (overdue.py), so a queue backlog cannot hold it back.
             sweep_overdue_seconds=_number("DARTWING_SWEEP_OVERDUE_SECONDS", 55),
+            # A Redis command (standalone) answers in milliseconds; one unanswered for this long (a
+            # partition, a hung server) fails instead of hanging its caller. RQ's blocking dequeue
+            # has a connection of its own, with RQ's longer timeout.
+            redis_socket_timeout_seconds=_number("DARTWING_REDIS_SOCKET_TIMEOUT_SECONDS", 10),
         )
 
 

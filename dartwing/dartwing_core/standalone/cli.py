@@ -214,11 +214,12 @@ def metrics(ctx: click.Context, organization) -> None:
 def scheduler(ctx: click.Context, ticks) -> None:
     """Run the sweeps on the hooks.py schedule; safe on several hosts (one run per tick)."""
     from .logs import log_to_file
-    from .scheduler import run_scheduler
+    from .scheduler import run_scheduler, start_orphan_checks
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     rt = _runtime(ctx)
     log_to_file(rt.config.home, "scheduler")
+    start_orphan_checks(rt)
     run_scheduler(rt, ticks=ticks)
 
 

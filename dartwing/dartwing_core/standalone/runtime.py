@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 import uuid
 from collections.abc import Callable
@@ -23,6 +24,7 @@ import sqlalchemy as sa
 from dartwing.dartwing_core.background_jobs import rq_batch
 from dartwing.dartwing_core.background_jobs.queueing import RUN_JOB, pending_among
 from dartwing.dartwing_core.background_jobs.runtime import ExecResult, Params
+from dartwing.dartwing_core.background_jobs.settings import settings
 from dartwing.dartwing_core.background_jobs.statements import built
 from dartwing.dartwing_core.background_jobs.status import PRIORITY_ORDER, Priority
 
@@ -31,6 +33,31 @@ from .config import StandaloneConfig
 from .embedded_redis import EmbeddedRedis
 
 log = logging.getLogger("dartwing")
+
+# TCP keepalive probes: a peer gone silent (host lost, partition) is noticed in about 30 s even on a
+# connection that waits, such as RQ's blocking dequeue, whose socket timeout must exceed its wait.
+_KEEPALIVE = {
+    getattr(socket, name): value
+    for name, value in (("TCP_KEEPIDLE", 15), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3))
+    if hasattr(socket, name)
+}
+
+
+def redis_client(url: str, *, waits: bool = False) -> redis.Redis:
+    """A Redis client whose commands fail after `redis_socket_timeout_seconds` without an answer;
+    with `waits` (RQ's worker connection) no timeout is set here: RQ sets one above its dequeue's."""
+    timeout = settings().redis_socket_timeout_seconds
+    options: dict[str, Any] = {
+        "socket_connect_timeout": timeout,
+        "socket_timeout": None if waits else timeout,
+    }
+    if not url.startswith("unix:"):
+        options.update(
+            socket_keepalive=True,
+            socket_keepalive_options=_KEEPALIVE,
+        )
+    return redis.Redis.from_url(url, **options)
+
 
 QUEUE_PREFIX = "dartwing"
 EVENTS_CHANNEL = "events"
@@ -72,7 +99,7 @@ class StandaloneRuntime:
         self.engine = database.create_engine(config.db_url)
         self._runs_compiled = self.engine.dialect.driver in compiled.DRIVERS
         self.redis_url = config.redis_url or EmbeddedRedis(config.home).ensure_running()
-        self.redis = redis.Redis.from_url(self.redis_url)
+        self.redis = redis_client(self.redis_url)
         self.namespace = "dartwing"
         self._state = _ThreadState()
         os.register_at_fork(after_in_child=self._after_fork)
@@ -81,7 +108,7 @@ class StandaloneRuntime:
         # A forked RQ work horse must not share the parent's sockets.
         self.engine.dispose(close=False)
         self._state = _ThreadState()
-        self.redis = redis.Redis.from_url(self.redis_url)
+        self.redis = redis_client(self.redis_url)
 
     def create_schema(self) -> None:
         database.create_schema(self.engine)
@@ -213,6 +240,9 @@ class StandaloneRuntime:
 
     def now(self) -> datetime:
         return datetime.now(timezone.utc).replace(tzinfo=None)
+
+    def aware(self, value: datetime) -> datetime:
+        return value.replace(tzinfo=timezone.utc)
 
     def claim_turn(self, name: str, seconds: float) -> bool:
         key = f"{self.namespace}:turn:{name}"

@@ -9,20 +9,32 @@ backoff until Redis answers; then the late tick runs, once, as usual. A tick who
 tick is already due is skipped (the next one does the same work), so an outage or a long sweep is
 followed by one run per schedule, not a burst of stale ones. A tick that raises is logged and the
 schedule goes on. Each outage is logged once when it starts and once when it ends.
+
+Beside the schedule, a thread checks for orphans (Running jobs whose worker died) every
+`orphan_check_seconds`, once per interval across schedulers (a Redis turn): the minute tick alone
+would add up to a minute to the silence that proves a worker dead, and a killed worker's job must
+run again within a minute of the kill. The check is one indexed read of the Running rows, which are
+as many as the jobs being run.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import threading
 import time
 from datetime import datetime, timezone
 
 import redis
+import sqlalchemy as sa
 from croniter import croniter
 
 from dartwing.dartwing_core.background_jobs.scheduler import SCHEDULE
+from dartwing.dartwing_core.background_jobs.settings import settings
+from dartwing.dartwing_core.background_jobs.sweeps import recover_orphans
+from dartwing.dartwing_core.background_jobs.tenancy import ADMIN_USER
 
+from .outages import Outage
 from .runtime import StandaloneRuntime
 
 log = logging.getLogger("dartwing.scheduler")
@@ -42,24 +54,7 @@ def claim_tick(rt: StandaloneRuntime, path: str, tick: datetime) -> bool:
     return bool(rt.redis.set(key, "1", nx=True, ex=LOCK_SECONDS))
 
 
-class _Outage:
-    """Whether Redis is known to be down, so that an outage is logged once, not once per retry."""
-
-    def __init__(self) -> None:
-        self.since: float | None = None
-
-    def began(self, exc: BaseException, now: float) -> None:
-        if self.since is None:
-            self.since = now
-            log.warning("Redis unreachable (%s): ticks wait and retry with backoff", exc)
-
-    def ended(self, now: float) -> None:
-        if self.since is not None:
-            log.warning("Redis answers again after %.0fs", now - self.since)
-            self.since = None
-
-
-def _claim_with_retry(rt: StandaloneRuntime, path: str, due: datetime, outage: _Outage, clock, sleep) -> bool:
+def _claim_with_retry(rt: StandaloneRuntime, path: str, due: datetime, outage: Outage, clock, sleep) -> bool:
     """claim_tick, asked again with backoff for as long as Redis is unreachable."""
     wait = RETRY_FIRST_WAIT_SECONDS
     while True:
@@ -81,7 +76,7 @@ def run_scheduler(
     start = datetime.fromtimestamp(clock(), timezone.utc)
     upcoming = {path: croniter(expr, start).get_next(datetime) for expr, path in SCHEDULE.items()}
     crons = {path: expr for expr, path in SCHEDULE.items()}
-    outage = _Outage()
+    outage = Outage("Redis", "ticks wait and retry with backoff", log)
     seen = ran = 0
     while ticks is None or seen < ticks:
         path, due = min(upcoming.items(), key=lambda item: item[1])
@@ -103,3 +98,47 @@ def run_scheduler(
                 continue
             log.info("%s -> %s", path, result)
     return ran
+
+
+ORPHAN_CHECK = "orphan_check"
+
+
+def check_orphans(rt: StandaloneRuntime) -> int | None:
+    """One orphan check as Administrator, if this scheduler takes the interval's turn (None if
+    another one did). Returns how many orphans it recovered."""
+    if not rt.claim_turn(ORPHAN_CHECK, settings().orphan_check_seconds):
+        return None
+    rt.set_user(ADMIN_USER)
+    try:
+        return recover_orphans(runtime=rt)
+    finally:
+        rt.rollback()
+        rt.set_user(rt.config.user)
+
+
+def start_orphan_checks(rt: StandaloneRuntime, stop: threading.Event | None = None) -> threading.Thread:
+    """Run `check_orphans` every `orphan_check_seconds` in a daemon thread until `stop` is set.
+
+    An outage of Redis or the database is logged once; the check is simply asked again at the next
+    interval, which is backoff enough for one short query.
+    """
+    stop = stop or threading.Event()
+    outage = Outage("Redis or the database", "orphan checks resume when it answers", log)
+
+    def run() -> None:
+        while not stop.wait(settings().orphan_check_seconds):
+            try:
+                recovered = check_orphans(rt)
+            except (redis.exceptions.RedisError, sa.exc.DBAPIError) as exc:
+                outage.began(exc, time.time())
+                continue
+            except Exception:  # noqa: BLE001 - the next interval tries again
+                log.exception("orphan check failed")
+                continue
+            outage.ended(time.time())
+            if recovered:
+                log.info("orphan check recovered %s job(s)", recovered)
+
+    thread = threading.Thread(target=run, name="dartwing-orphan-checks", daemon=True)
+    thread.start()
+    return thread

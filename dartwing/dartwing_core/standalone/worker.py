@@ -20,7 +20,7 @@ from rq import Queue, SimpleWorker, Worker
 
 from dartwing.dartwing_core.background_jobs.execution import prepare_statements
 
-from .runtime import QUEUE_NAMES, StandaloneRuntime
+from .runtime import QUEUE_NAMES, StandaloneRuntime, redis_client
 
 log = logging.getLogger("dartwing")
 
@@ -43,8 +43,7 @@ def run_worker(
     if forking:
         _prepare_work_horses(rt)
     while True:
-        queues = [Queue(queue, connection=rt.redis) for queue in QUEUE_NAMES]
-        worker = worker_class(queues, connection=rt.redis, name=name)
+        worker = new_worker(rt, worker_class, name)
         try:
             result = worker.work(
                 burst=burst, max_jobs=max_jobs, logging_level=logging_level, with_scheduler=False
@@ -57,6 +56,15 @@ def run_worker(
             log.warning("RQ stopped its worker without a stop request (a lost Redis connection?)")
         _wait_for_redis(rt)
         log.warning("Redis answers again: starting a new worker on the same queues")
+
+
+def new_worker(rt: StandaloneRuntime, worker_class: type[Worker], name: str | None = None) -> Worker:
+    """An RQ worker on the priority queues, on a Redis connection of its own: RQ raises that
+    connection's socket timeout above its blocking dequeue's wait, while the runtime's client (used
+    by the jobs) keeps its short one."""
+    connection = redis_client(rt.redis_url, waits=True)
+    queues = [Queue(queue, connection=connection) for queue in QUEUE_NAMES]
+    return worker_class(queues, connection=connection, name=name)
 
 
 def _prepare_work_horses(rt: StandaloneRuntime) -> None:

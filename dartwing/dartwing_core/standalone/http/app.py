@@ -9,6 +9,7 @@ rate limits and maps exceptions to statuses.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from . import auth, openapi, prometheus, protocol, ratelimit, responses, system_
 from .params import call_arguments
 
 METHOD_PREFIX = "dartwing.dartwing_core.api.jobs."
+METHOD_PATH = "/api/method/" + METHOD_PREFIX
 DLQ_PAGE = Path(__file__).with_name("dlq.html")
 
 
@@ -37,6 +39,14 @@ class MethodNotFoundError(DartwingError):
 
 def _limit(name: str, default: int) -> int:
     return int(os.environ.get(name) or default)
+
+
+def endpoint_methods(path: str) -> set[str] | None:
+    """The HTTP methods an API method's URL answers (HEAD with GET), None for any other path."""
+    methods = service.ENDPOINTS.get(path[len(METHOD_PATH) :]) if path.startswith(METHOD_PATH) else None
+    if methods is None:
+        return None
+    return set(methods) | ({"HEAD"} if "GET" in methods else set())
 
 
 def create_app(rt: StandaloneRuntime) -> Starlette:
@@ -57,6 +67,7 @@ def create_app(rt: StandaloneRuntime) -> Starlette:
         try:
             result = function(**kwargs)
             rt.commit()
+            responses.STORES.ended(time.time())
             return result
         except BaseException:
             rt.rollback()
@@ -116,7 +127,7 @@ def create_app(rt: StandaloneRuntime) -> Starlette:
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(protocol.ProtocolGuard, routes=routes)],
+        middleware=[Middleware(protocol.ProtocolGuard, routes=routes, methods_for=endpoint_methods)],
         exception_handlers={HTTPException: http_error},
     )
 

@@ -1,7 +1,9 @@
 """The OpenAPI 3.1 document of the job API (served at /api/openapi.json).
 
 Built from api.service: the endpoint list and each function's parameters, so the document cannot
-drift from what the server accepts. The schemas state the engine's own limits.
+drift from what the server accepts. The schemas state the engine's own limits, imported from where
+the engine enforces them. An optional argument sent as JSON null takes its default (as in Frappe);
+an empty string is refused.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from dartwing import __version__
 from dartwing.dartwing_core.api import service
 from dartwing.dartwing_core.background_jobs.bulk import MAX_BULK_JOBS, SPEC_FIELDS
 from dartwing.dartwing_core.background_jobs.bulk_operations import MAX_BATCH
-from dartwing.dartwing_core.background_jobs.queries import MAX_LIST_LIMIT
+from dartwing.dartwing_core.background_jobs.queries import MAX_LIST_LIMIT, MAX_LIST_START, MAX_NAME_LENGTH
 from dartwing.dartwing_core.background_jobs.status import JobStatus, Priority
 from dartwing.dartwing_core.background_jobs.submission import MAX_RETRIES_LIMIT, MAX_TIMEOUT_SECONDS
 
 JOB_ID = {"type": "string", "pattern": r"^JOB-\d{4}-\d{5,}$", "examples": ["JOB-2026-00001"]}
-NAME = {"type": "string", "minLength": 1, "maxLength": 140}
+NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}
+# What service._flag reads as a boolean: JSON booleans and the spellings HTML forms send.
+FLAG = {"anyOf": [{"type": "boolean"}, {"enum": [0, 1, "0", "1", "true", "false", "True", "False"]}]}
 
 PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
     "job_type": (NAME, "Job Type name, e.g. progress_demo"),
@@ -40,9 +44,11 @@ PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
     "job_id": (JOB_ID, "Background Job id"),
     "status": ({"type": "string", "enum": [s.value for s in JobStatus]}, "Only jobs in this status"),
     "limit": ({"type": "integer", "minimum": 1, "maximum": MAX_LIST_LIMIT, "default": 20}, "Page size"),
-    # The bound queries.list_jobs enforces on start.
-    "start": ({"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0}, "Offset of the first job"),
-    "force": ({"type": "boolean", "default": False}, "Also stop a running job's RQ work horse"),
+    "start": (
+        {"type": "integer", "minimum": 0, "maximum": MAX_LIST_START, "default": 0},
+        "Offset of the first job",
+    ),
+    "force": ({**FLAG, "default": False}, "Also stop a running job's RQ work horse"),
     "filters": (
         {"oneOf": [{"type": "object"}, {"type": "string"}]},
         "Dead Letter filter: organization, job_type, error_type, older_than_hours (an object or its JSON text)",
@@ -51,7 +57,10 @@ PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
         {"type": "integer", "minimum": 1, "maximum": MAX_BATCH, "default": MAX_BATCH},
         "Jobs this call retries at most",
     ),
-    "room": ({"type": "string", "maxLength": 144, "examples": ["org:Demo Org"]}, "Realtime room to check"),
+    "room": (
+        {"type": "string", "maxLength": service.MAX_ROOM_LENGTH, "examples": ["org:Demo Org"]},
+        "Realtime room to check",
+    ),
 }
 PARAMETERS["jobs"] = (
     {
@@ -149,7 +158,7 @@ def _operation(name: str, http_method: str) -> dict[str, Any]:
     else:
         schema = {
             "type": "object",
-            "properties": {p: {**PARAMETERS[p][0], "description": PARAMETERS[p][1]} for p in names},
+            "properties": {p: _body_property(p, p in required) for p in names},
             "required": required,
             "additionalProperties": False,
         }
@@ -158,6 +167,13 @@ def _operation(name: str, http_method: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": schema}},
         }
     return operation
+
+
+def _body_property(name: str, required: bool) -> dict[str, Any]:
+    schema, description = PARAMETERS[name]
+    if required:
+        return {**schema, "description": description}
+    return {"anyOf": [schema, {"type": "null"}], "description": f"{description} (null: the default)"}
 
 
 def document(server_url: str) -> dict[str, Any]:

@@ -87,7 +87,8 @@ def loads(text: str | bytes, what: str = "request body") -> Any:
 
 
 def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
-    if not body.strip():
+    """The body's parameters; an empty body has none (a JSON body of only blanks is invalid JSON)."""
+    if not body:
         return {}
     media = content_type.split(";", 1)[0].strip().lower()
     if media == "application/json":

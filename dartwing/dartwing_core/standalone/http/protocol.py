@@ -1,5 +1,6 @@
 """HTTP rules shared by every route, applied before routing: over-long URLs get 414, and OPTIONS
-gets 204 with the `Allow` header of the routes the path matches (Starlette alone answers 405).
+gets 204 with the `Allow` header of the path's methods (Starlette alone answers 405): the methods
+`methods_for` names for it (an API method's own), else those of the routes the path matches.
 
 uvicorn reads a request's head into a buffer of HEAD_BUFFER_BYTES (`h11_max_incomplete_event_size`,
 set by `dartwing-jobs server`) and answers 400 itself past it; the buffer is kept well above
@@ -7,6 +8,8 @@ MAX_URL_BYTES so that an over-long URL reaches this check and gets its 414.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
@@ -27,11 +30,20 @@ class UriTooLongError(DartwingError):
 class ProtocolGuard:
     """ASGI middleware holding the rules above."""
 
-    def __init__(self, app: ASGIApp, routes: list[BaseRoute]):
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: list[BaseRoute],
+        methods_for: Callable[[str], set[str] | None] = lambda path: None,
+    ):
         self.app = app
         self.routes = routes
+        self.methods_for = methods_for
 
     def _allowed_methods(self, scope: Scope) -> set[str]:
+        own = self.methods_for(scope["path"])
+        if own is not None:
+            return own
         allowed: set[str] = set()
         for route in self.routes:
             match, _ = route.matches(scope)
