@@ -134,9 +134,10 @@ def retry_job(job_id=None) -> dict[str, Any]:
 def retry_matching(filters=None, batch_size=None) -> dict[str, Any]:
     """Retry up to `batch_size` (500) Dead Letter jobs matching `filters` (administrators); call again
     while `remaining` is above 0 and the last call retried some."""
+    _refuse_empty(filters=filters, batch_size=batch_size)
     if isinstance(filters, str):
         try:
-            filters = json.loads(filters) if filters.strip() else {}
+            filters = json.loads(filters)
         except ValueError:
             raise InvalidInputError("filters must be a JSON object") from None
     if filters is not None and not isinstance(filters, dict):
@@ -188,9 +189,12 @@ def check_realtime_room(room=None) -> dict[str, Any]:
 
 
 def _integer(name: str, value: Any, default: int) -> int:
-    if value in (None, ""):
+    """A whole number as JSON (82, or 82.0) or a form ("82") gives it; None: the default."""
+    if value is None:
         return default
-    if isinstance(value, bool) or not str(value).isdigit():
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
         raise InvalidInputError(f"{name} must be a whole number")
     return int(value)
 def _refuse_empty(**arguments: Any) -> None:

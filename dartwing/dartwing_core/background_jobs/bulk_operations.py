@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from . import schema, tenancy
 from .errors import DartwingError, InvalidInputError, NotPermittedError
 from .operations import retry_job
+from .queries import MAX_NAME_LENGTH
 from .runtime import Runtime, get_runtime
 from .status import JobStatus
 
@@ -36,8 +37,8 @@ def dead_letter_filter(filters: dict[str, Any] | None) -> dict[str, Any]:
         value = filters.get(field)
         if value in (None, ""):
             continue
-        if not isinstance(value, str) or len(value) > 140:
-            raise InvalidInputError(f"{field} must be a name of at most 140 characters")
+        if not isinstance(value, str) or len(value) > MAX_NAME_LENGTH:
+            raise InvalidInputError(f"{field} must be a name of at most {MAX_NAME_LENGTH} characters")
         clean[field] = value
     hours = filters.get("older_than_hours")
     if hours not in (None, ""):

@@ -14,7 +14,11 @@ from typing import Any
 from dartwing import __version__
 from dartwing.dartwing_core.api import service
 from dartwing.dartwing_core.background_jobs.bulk import MAX_BULK_JOBS, SPEC_FIELDS
-from dartwing.dartwing_core.background_jobs.bulk_operations import MAX_BATCH
+from dartwing.dartwing_core.background_jobs.bulk_operations import (
+    FILTER_FIELDS,
+    MAX_BATCH,
+    MAX_OLDER_THAN_HOURS,
+)
 from dartwing.dartwing_core.background_jobs.queries import MAX_LIST_LIMIT, MAX_LIST_START, MAX_NAME_LENGTH
 from dartwing.dartwing_core.background_jobs.status import JobStatus, Priority
 from dartwing.dartwing_core.background_jobs.submission import MAX_RETRIES_LIMIT, MAX_TIMEOUT_SECONDS
@@ -50,8 +54,15 @@ PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "force": ({**FLAG, "default": False}, "Also stop a running job's RQ work horse"),
     "filters": (
-        {"oneOf": [{"type": "object"}, {"type": "string"}]},
-        "Dead Letter filter: organization, job_type, error_type, older_than_hours (an object or its JSON text)",
+        {
+            "type": "object",
+            "properties": {
+                **dict.fromkeys(FILTER_FIELDS, {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}),
+                "older_than_hours": {"type": "integer", "minimum": 0, "maximum": MAX_OLDER_THAN_HOURS},
+            },
+            "additionalProperties": False,
+        },
+        "Which Dead Letter jobs (all when left out); a form may send the object's JSON text",
     ),
     "batch_size": (
         {"type": "integer", "minimum": 1, "maximum": MAX_BATCH, "default": MAX_BATCH},
