@@ -29,9 +29,9 @@ def _dead(rt, organization: str, count: int, job_type: str = "always_fails") -> 
 def test_retry_all_matching_goes_in_batches_until_none_remain(rt):
     a = _dead(rt, ORG_A, 7)
     b = _dead(rt, ORG_B, 3)
-    first = retry_matching({"organization": ORG_A}, limit=5)
+    first = retry_matching({"organization": ORG_A}, batch_size=5)
     assert (first["retried"], first["failed"], first["remaining"]) == (5, [], 2)
-    second = retry_matching({"organization": ORG_A}, limit=5)
+    second = retry_matching({"organization": ORG_A}, batch_size=5)
     rt.commit()
     assert (second["retried"], second["remaining"]) == (2, 0)
     assert {get_job_status(name)["status"] for name in a} == {"Queued"}
@@ -49,7 +49,7 @@ def test_the_filter_narrows_by_type_error_and_age_and_refuses_what_it_does_not_k
         with pytest.raises(InvalidInputError):
             retry_matching(bad)
     with pytest.raises(InvalidInputError):
-        retry_matching({}, limit=501)
+        retry_matching({}, batch_size=501)
 
 
 def test_members_cannot_retry_in_bulk_and_a_rollback_undoes_the_batch(rt):

@@ -21,7 +21,6 @@ from dartwing.dartwing_core.background_jobs import list_jobs as _list
 from dartwing.dartwing_core.background_jobs import submit_job as _submit
 from dartwing.dartwing_core.background_jobs import submit_jobs as _submit_many
 from dartwing.dartwing_core.background_jobs import tenancy
-from dartwing.dartwing_core.background_jobs.bulk_operations import MAX_BATCH
 from dartwing.dartwing_core.background_jobs.bulk_operations import retry_matching as _retry_matching
 from dartwing.dartwing_core.background_jobs.errors import InvalidInputError
 from dartwing.dartwing_core.background_jobs.events import ORG_ROOM_PREFIX, org_room, organization_of
@@ -142,7 +141,7 @@ def retry_matching(filters=None, batch_size=None) -> dict[str, Any]:
             raise InvalidInputError("filters must be a JSON object") from None
     if filters is not None and not isinstance(filters, dict):
         raise InvalidInputError("filters must be a JSON object")
-    return _retry_matching(filters, limit=_integer("batch_size", batch_size, MAX_BATCH))
+    return _retry_matching(filters, batch_size=batch_size)
 
 
 def delete_job(job_id=None) -> dict[str, Any]:
@@ -188,15 +187,6 @@ def check_realtime_room(room=None) -> dict[str, Any]:
     return {"user": user, "room": room, "allowed": allowed, "reason": reason}
 
 
-def _integer(name: str, value: Any, default: int) -> int:
-    """A whole number as JSON (82, or 82.0) or a form ("82") gives it; None: the default."""
-    if value is None:
-        return default
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
-        raise InvalidInputError(f"{name} must be a whole number")
-    return int(value)
 def _refuse_empty(**arguments: Any) -> None:
     for name, value in arguments.items():
         if value == "":

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from . import schema, tenancy
 from .errors import DartwingError, InvalidInputError, NotPermittedError
+from .inputs import bounded_int
 from .operations import retry_job
 from .queries import MAX_NAME_LENGTH
 from .runtime import Runtime, get_runtime
@@ -42,11 +43,7 @@ def dead_letter_filter(filters: dict[str, Any] | None) -> dict[str, Any]:
         clean[field] = value
     hours = filters.get("older_than_hours")
     if hours not in (None, ""):
-        if isinstance(hours, bool) or not isinstance(hours, int | str) or not str(hours).isdigit():
-            raise InvalidInputError("older_than_hours must be a whole number of hours")
-        if int(hours) > MAX_OLDER_THAN_HOURS:
-            raise InvalidInputError(f"older_than_hours must be at most {MAX_OLDER_THAN_HOURS}")
-        clean["older_than_hours"] = int(hours)
+        clean["older_than_hours"] = bounded_int("older_than_hours", hours, 0, MAX_OLDER_THAN_HOURS)
     return clean
 
 
@@ -63,15 +60,14 @@ def _matching(rt: Runtime, clean: dict[str, Any]) -> sa.Select:
 
 
 def retry_matching(
-    filters: dict[str, Any] | None = None, *, limit: int = MAX_BATCH, runtime: Runtime | None = None
+    filters: dict[str, Any] | None = None, *, batch_size: Any = MAX_BATCH, runtime: Runtime | None = None
 ) -> dict[str, Any]:
-    """Retry up to `limit` Dead Letter jobs matching `filters` (administrators), oldest first, in the
+    """Retry up to `batch_size` Dead Letter jobs matching `filters` (administrators), oldest first, in the
     caller's transaction; returns {retried, failed: [{job_id, error}], remaining}."""
     rt = runtime or get_runtime()
     if not tenancy.is_admin(rt, rt.current_user()):
         raise NotPermittedError("Only a System Manager or Job Administrator may retry jobs")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_BATCH:
-        raise InvalidInputError(f"limit must be between 1 and {MAX_BATCH}")
+    limit = bounded_int("batch_size", batch_size, 1, MAX_BATCH, default=MAX_BATCH)
     clean = dead_letter_filter(filters)
     bj = schema.background_job
     names = [row["name"] for row in rt.execute(_matching(rt, clean).order_by(bj.c.modified, bj.c.name).limit(limit))]

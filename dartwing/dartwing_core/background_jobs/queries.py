@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from . import schema, tenancy
 from .errors import InvalidInputError, JobNotFoundError
+from .inputs import bounded_int
 from .records import JobRecord, fetch_job, loads
 from .runtime import Runtime, get_runtime
 from .status import JobStatus
@@ -100,8 +101,8 @@ def list_jobs(
     """Newest first. Filters are exact matches (`status` may be a list); the caller's visibility
     always applies on top."""
     rt = runtime or get_runtime()
-    limit = _bounded("limit", limit, 1, MAX_LIST_LIMIT)
-    start = _bounded("start", start, 0, MAX_LIST_START)
+    limit = bounded_int("limit", limit, 1, MAX_LIST_LIMIT)
+    start = bounded_int("start", start, 0, MAX_LIST_START)
     bj = schema.background_job
     stmt = sa.select(*(bj.c[f] for f in PUBLIC_FIELDS)).order_by(bj.c.creation.desc(), bj.c.name.desc())
     visible = tenancy.visible_organizations(rt, rt.current_user())
@@ -141,18 +142,6 @@ def get_job_history(job_id: str, *, runtime: Runtime | None = None) -> list[dict
     for row in rows:
         _make_aware(rt, row, ("timestamp",))
     return rows
-
-
-def _bounded(name: str, value: Any, low: int, high: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be an integer, got {value!r}") from None
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise InvalidInputError(f"{name} must be an integer, got {value!r}")
-    if not low <= number <= high:
-        raise InvalidInputError(f"{name} must be between {low} and {high}, got {value!r}")
-    return number
 
 
 def _status(value: Any) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from . import tenancy
 from .errors import DuplicateJobError, InvalidInputError, NotPermittedError
 from .hashing import canonical_json, parameters_hash
+from .inputs import bounded_int
 from .lifecycle import record_submit
 from .queueing import queue_for, queued_values, send_after_commit
 from .records import JobRecord, fetch_job
@@ -167,8 +168,8 @@ def new_row(
         retry_count=0,
         attempt=0,
         cancel_requested=0,
-        timeout=_bounded_int("timeout", timeout, jt.get("default_timeout") or 300, 1, MAX_TIMEOUT_SECONDS),
-        max_retries=_bounded_int("max_retries", max_retries, jt.get("max_retries"), 0, MAX_RETRIES_LIMIT),
+        timeout=bounded_int("timeout", timeout, 1, MAX_TIMEOUT_SECONDS, default=jt.get("default_timeout") or 300),
+        max_retries=bounded_int("max_retries", max_retries, 0, MAX_RETRIES_LIMIT, default=jt.get("max_retries")),
     )
 
 
@@ -249,21 +250,6 @@ def _valid_priority(priority: Any, jt: dict[str, Any]):
         return parse_priority(priority) or parse_priority(jt.get("default_priority") or "Normal")
     except ValueError as exc:
         raise InvalidInputError(str(exc)) from None
-
-
-def _bounded_int(name: str, value: Any, default: Any, low: int, high: int) -> int:
-    chosen = default if value is None or value == "" else value
-    if isinstance(chosen, bool):
-        raise InvalidInputError(f"{name} must be an integer")
-    try:
-        number = int(chosen)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be an integer, got {chosen!r}") from None
-    if isinstance(chosen, float) and not chosen.is_integer():
-        raise InvalidInputError(f"{name} must be an integer, got {chosen!r}")
-    if not low <= number <= high:
-        raise InvalidInputError(f"{name} must be between {low} and {high}, got {number}")
-    return number
 
 
 def valid_parent(rt: Runtime, depends_on: Any, organization: str) -> JobRecord | None:

@@ -148,10 +148,11 @@ def assert_submitted(job_type: str, **parameters: Any) -> JobRecord:
 def _run_after_each_commit(inner: Runtime, capturing: _CapturingRuntime):
     """Wrap the commit the caller uses (the runtime's, and under Frappe `frappe.db.commit`) so that
     the jobs it queued run once it has returned; returns the undo."""
-    owners = [inner]
-    frappe = sys.modules.get("frappe")
-    if frappe is not None and getattr(frappe.local, "db", None) is not None and type(inner).__name__ == "FrappeRuntime":
-        owners = [frappe.local.db]  # FrappeRuntime.commit calls frappe.db.commit
+    owners: list[Any] = [inner]
+    frappe_runtime = sys.modules.get("dartwing.dartwing_core.frappe_runtime")  # loaded if inner is one
+    if frappe_runtime is not None and isinstance(inner, frappe_runtime.FrappeRuntime):
+        # Inside a bench the caller commits with frappe.db.commit, which FrappeRuntime.commit calls too.
+        owners = [frappe_runtime.frappe.local.db]
     draining = False
 
     def wrap(original):
