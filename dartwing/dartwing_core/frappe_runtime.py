@@ -2,8 +2,8 @@
 
 Statements run as MariaDB SQL with bound parameters through `frappe.db.sql` in the request's (or
 job's) own transaction; a job's and a submit's statements come precompiled (background_jobs/sql.py),
-so a work horse that never imported the app runs its first job without importing SQLAlchemy; after-commit work rides on `frappe.db.after_commit`; RQ
-messages go through `frappe.enqueue`, so workers run `run_job` inside the site context that Frappe's
+so a work horse that never imported the app runs its first job without importing SQLAlchemy;
+after-commit work rides on `frappe.db.after_commit`; RQ messages go through `frappe.enqueue`, so workers run `run_job` inside the site context that Frappe's
 `execute_job` sets up; realtime events go through `frappe.publish_realtime(..., after_commit=True)`.
 """
 

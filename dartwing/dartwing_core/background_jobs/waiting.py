@@ -100,5 +100,5 @@ def _retry_reason(rt: Runtime, job: dict[str, Any]) -> dict[str, Any]:
     if due is not None and due <= rt.now():
         message += "is due: the minute sweep queues it"
     else:
-        message += f"is planned for {due}"
+        message += f"is planned for {rt.aware(due).isoformat()}"
     return _reason("retry_planned", message, until=due, error_message=job["error_message"])
