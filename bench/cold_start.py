@@ -94,19 +94,23 @@ VARIANTS = {
 }
 JOB_VARIANTS = ("stock", "d")
 DIFFERENCES = (("c", "b"), ("d", "b"), ("stock", "b"), ("d", "stock"))
+PROFILE_TOP = 25  # functions shown per profiled job run
 
 
 # --- the children ------------------------------------------------------------------------------------
 
 
-def child_code(variant: str, site: str | None = None, job: str | None = None) -> str:
-    """The `-c` program of one variant; it prints its perf_counter marks as JSON, then `os._exit(0)`."""
+def child_code(variant: str, site: str | None = None, job: str | None = None, profile: bool = False) -> str:
+    """The `-c` program of one variant; it prints its perf_counter marks as JSON, then `os._exit(0)`.
+    With `profile`, the job's run (after the imports) runs under cProfile and its stats go to stderr."""
     if variant == "a":
         return "pass"
     lines = ["import time", "_t0 = time.perf_counter()", STOCK_IMPORTS]
     if variant in ("c", "d"):
         lines.append(APP_IMPORTS)
     lines += ["_t1 = time.perf_counter()", "ret = None"]
+    if profile:
+        lines += ["import cProfile", "_profile = cProfile.Profile()", "_profile.enable()"]
     if variant == "d":
         kwargs = {"background_job": job, "attempt": 0}
         lines.append(
@@ -118,8 +122,16 @@ def child_code(variant: str, site: str | None = None, job: str | None = None) ->
             "ret = frappe.utils.background_jobs.execute_job("
             f"{site!r}, 'frappe.ping' if hasattr(frappe, 'ping') else _ping, None, 'cold-start-ping', {{}})",
         ]
+    lines.append("_t2 = time.perf_counter()")
+    if profile:
+        lines += [
+            "_profile.disable()",
+            "import pstats",
+            "pstats.Stats(_profile, stream=sys.stderr).sort_stats('tottime').print_stats(PROFILE_TOP)"
+            .replace("PROFILE_TOP", str(PROFILE_TOP)),
+        ]
+        lines.insert(0, "import sys")
     lines += [
-        "_t2 = time.perf_counter()",
         "import json, os, sys",
         "sys.stdout.write('\\n' + json.dumps({'t0': _t0, 't1': _t1, 't2': _t2, 'ret': str(ret)}) + '\\n')",
         "sys.stdout.flush()",
@@ -436,6 +448,18 @@ def helper_submit(args: dict) -> dict[str, Any]:
     return {"names": names, "organization": organization}
 
 
+def report_profiles(setting: Setting, jobs: list[str]) -> None:
+    """cProfile of one stock job's run and one app job's run (after the imports), each in a fresh
+    interpreter: the functions with the most own time, to name what the app's job costs beyond the stock."""
+    for variant in JOB_VARIANTS:
+        proc = setting.run(child_code(variant, setting.site, jobs.pop() if variant == "d" else None, profile=True))
+        if proc.returncode:
+            raise RuntimeError(f"profiled variant {variant} exited {proc.returncode}: {proc.stderr[-2000:]}")
+        stats = proc.stderr[proc.stderr.find("function calls"):] if "function calls" in proc.stderr else proc.stderr
+        print(f"\ncProfile of {VARIANTS[variant]}: the job's run only, by own time (top {PROFILE_TOP})")
+        print("\n".join("  " + line for line in stats.strip().splitlines()))
+
+
 HELPERS = {
     "environment": helper_environment,
     "setup-host": helper_setup_host,
@@ -478,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="cached: the children read and write .pyc files under a private prefix (as an "
                         "installed bench has them), whatever PYTHONDONTWRITEBYTECODE says; the warm-up "
                         "round writes them")
+    parser.add_argument("--profile", action="store_true", help="also print a cProfile of one stock job's run "
+                        "and one app job's run (each in a fresh interpreter, after the imports)")
     parser.add_argument("--mariadb", default="127.0.0.1:3306", help="host:port of MariaDB (root, no password) "
                         "for the contract site")
     args = parser.parse_args(argv)
@@ -522,6 +548,11 @@ def main(argv: list[str] | None = None) -> int:
                 "submit", site=setting.site, sites_path=setting.sites_path, count=repeats + 1 + importtime_runs,
                 run=home.name, redis_queue=None if setting.host else own_redis.url,
             )["names"]
+            if args.profile:
+                jobs += setting.helper(
+                    "submit", site=setting.site, sites_path=setting.sites_path, count=1, run=home.name + "-profile",
+                    redis_queue=None if setting.host else own_redis.url,
+                )["names"]
         env_info = setting.helper("environment")
         if not setting.host:
             dartwing_dir = Path(env_info["dartwing"]).parent
@@ -541,6 +572,8 @@ def main(argv: list[str] | None = None) -> int:
         env_info["load average after (1/5/15 min)"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         result = report(samples, env_info, repeats)
         result["importtime"] = report_importtime(setting, importtime_runs, jobs, with_job)
+        if args.profile and with_job:
+            report_profiles(setting, jobs)
         write_result("cold_start", {"quick": args.quick, "repeats": repeats, "environment": env_info, **result})
         return 0
     finally:
