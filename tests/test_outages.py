@@ -201,3 +201,59 @@ def test_server_worker_and_scheduler_outlive_a_mariadbd_crash(crashable_rt):
     assert "Traceback" not in server_log
     assert (logs / "scheduler.log").read_text().count("unreachable") == 1
     assert (logs / "scheduler.log").read_text().count("answers again") == 1
+
+
+@pytest.mark.parametrize("forking", [False, True], ids=["non-forking", "forking"])
+def test_a_worker_holds_its_messages_through_a_mariadbd_crash(crashable_rt, forking):
+    """A claim that meets a dead database waits with backoff instead of failing the job: no traceback
+    per job, one line when the outage begins and one when it ends, and the queued jobs run as soon as
+    the server is back (no scheduler runs here, so no sweep could have sent them again)."""
+    rt, server = crashable_rt
+    names = [submit_job("noop", ORG_A, {"n": n}).name for n in range(4)]
+    rt.commit()
+    server.kill9()
+    workers = Workers(rt, {**os.environ, **rt.config.environ()})
+    workers.start(forking=forking)
+    try:
+        worker_log = rt.config.home / "logs" / "worker.log"
+        wait_for(lambda: worker_log.exists() and "unreachable" in worker_log.read_text(),
+                 message="the worker to meet the outage")
+        time.sleep(1.5)  # more failed claims, which must not be logged again
+        server.start()
+        wait_for(lambda: all(_status(rt, name) == "Completed" for name in names), timeout=30)
+        alive = workers.processes[0].poll() is None
+    finally:
+        workers.stop_all()
+    text = worker_log.read_text()
+    assert alive
+    assert "Traceback" not in text, text[-3000:]
+    assert text.count("unreachable") == 1 and text.count("answers again") == 1, text[-3000:]
+
+
+def test_a_claim_gives_up_on_a_database_that_stays_down(rt, monkeypatch, caplog):
+    """Past claim_outage_wait_seconds the message is dropped (logged on one line, no traceback) and the
+    row stays Queued, for the outbox sweep to send again."""
+    from dartwing.dartwing_core.background_jobs import execution
+    from dartwing.dartwing_core.standalone import database
+
+    job = submit_job("noop", ORG_A, {"n": "stays down"})
+    rt.commit()
+    monkeypatch.setenv("DARTWING_CLAIM_OUTAGE_WAIT_SECONDS", "1")
+    with socket.socket() as closed:  # a port nothing listens on: connection refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    working, rt.engine = rt.engine, database.create_engine(f"mysql+mysqldb://root@127.0.0.1:{port}/absent")
+    caplog.set_level(logging.WARNING, logger=execution.log.name)
+    started = time.monotonic()
+    try:
+        outcome = execution.run_job(job.name, 0)
+    finally:
+        rt.engine.dispose()
+        rt.engine = working
+        rt.rollback()
+    assert outcome == "not claimed" and 1 <= time.monotonic() - started < 10
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("unreachable (" in m for m in messages) == 1 and sum("not claimed" in m for m in messages) == 1
+    assert not any(record.exc_info for record in caplog.records)
+    assert _status(rt, job.name) == "Queued"
+    execution.DATABASE.ended(time.monotonic())

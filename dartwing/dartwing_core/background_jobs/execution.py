@@ -20,16 +20,24 @@ from .context import JobCanceled, JobContext
 from .hashing import canonical_json
 from .heartbeat import Heartbeat
 from .lifecycle import transition
+from .outages import Outage
 from .outcomes import fail, finish
 from .overdue import run_minute_sweep_if_overdue
 from .records import JobRecord
-from .retry_policy import ErrorType, classify
+from .retry_policy import ErrorType, classify, is_connection_error
 from .runtime import Runtime, get_runtime
 from .settings import settings
 from .statements import statement
 from .status import JobStatus
 
 log = logging.getLogger(__name__)
+
+# A claim that meets an unreachable database waits with backoff (settings.claim_outage_wait_seconds):
+# the worker holds its message instead of failing every job it takes, with a traceback each, during
+# the outage.
+CLAIM_OUTAGE_FIRST_WAIT_SECONDS = 0.5
+CLAIM_OUTAGE_MAX_WAIT_SECONDS = 5.0
+DATABASE = Outage("the database", "claims wait and retry with backoff", log)
 
 _handlers: dict[str, Callable[[JobContext], Any]] = {}
 
@@ -99,7 +107,7 @@ def run_job(background_job: str, attempt: int) -> str:
     The argument names avoid `job_name`/`job_id`, which `frappe.enqueue` keeps for itself.
     """
     rt = get_runtime()
-    claimed = _claim(rt, background_job, int(attempt))
+    claimed = _claim_through_outage(rt, background_job, int(attempt))
     if claimed is None:
         return "not claimed"
     job, handler_method = claimed
@@ -113,6 +121,40 @@ def run_job(background_job: str, attempt: int) -> str:
         rt.set_user(previous_user)
     run_minute_sweep_if_overdue(rt)
     return status
+
+
+def _claim_through_outage(rt: Runtime, job_name: str, attempt: int) -> tuple[JobRecord, str | None] | None:
+    """`_claim`, retried with backoff while the database is unreachable (logged once per outage)."""
+    wait = CLAIM_OUTAGE_FIRST_WAIT_SECONDS
+    deadline = time.monotonic() + settings().claim_outage_wait_seconds
+    while True:
+        try:
+            claimed = _claim(rt, job_name, attempt)
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            _rollback_quietly(rt)
+            DATABASE.began(exc, time.monotonic())
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.warning(
+                    "job %s not claimed: %s still unreachable; the outbox sweep sends it again", job_name, DATABASE.what
+                )
+                return None
+            time.sleep(min(wait, remaining))
+            wait = min(wait * 2, CLAIM_OUTAGE_MAX_WAIT_SECONDS)
+            continue
+        DATABASE.ended(time.monotonic())
+        return claimed
+
+
+def _rollback_quietly(rt: Runtime) -> None:
+    """End the failed transaction; on a lost connection that can fail too, and changes nothing."""
+    try:
+        rt.rollback()
+    except Exception as exc:  # noqa: BLE001 - the claim's retry reports the outage
+        if not is_connection_error(exc):
+            raise
 
 
 def _claim(rt: Runtime, job_name: str, attempt: int) -> tuple[JobRecord, str | None] | None:

@@ -52,6 +52,11 @@ def _connection_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether `exc` says a server (Redis, the database) did not answer, rather than refused."""
+    return isinstance(exc, _connection_errors())
+
+
 def classification() -> tuple[tuple[tuple[type[BaseException], ...], ErrorType], ...]:
     """The table `classify` checks in order (first match wins)."""
     return (

@@ -34,6 +34,7 @@ class Settings:
     outbox_grace_seconds: float
     sweep_overdue_seconds: float
     redis_socket_timeout_seconds: float
+    claim_outage_wait_seconds: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -58,6 +59,10 @@ class Settings:
             # partition, a hung server) fails instead of hanging its caller. RQ's blocking dequeue
             # has a connection of its own, with RQ's longer timeout.
             redis_socket_timeout_seconds=_number("DARTWING_REDIS_SOCKET_TIMEOUT_SECONDS", 10),
+            # A claim that meets an unreachable database retries with backoff for this long, holding
+            # its message (execution.py); then it drops the message and the outbox sweep sends the
+            # still-Queued row again.
+            claim_outage_wait_seconds=_number("DARTWING_CLAIM_OUTAGE_WAIT_SECONDS", 30),
         )
 
 

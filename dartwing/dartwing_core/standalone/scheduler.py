@@ -34,7 +34,7 @@ from dartwing.dartwing_core.background_jobs.settings import settings
 from dartwing.dartwing_core.background_jobs.sweeps import recover_orphans
 from dartwing.dartwing_core.background_jobs.tenancy import ADMIN_USER
 
-from .outages import Outage
+from ..background_jobs.outages import Outage
 from .runtime import StandaloneRuntime
 
 log = logging.getLogger("dartwing.scheduler")

@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from dartwing.dartwing_core.background_jobs.errors import DartwingError
 
-from ..outages import Outage
+from ...background_jobs.outages import Outage
 
 log = logging.getLogger("dartwing.http")
 STORES = Outage("the database or Redis", "API calls answer 503 until one succeeds", log)
