@@ -23,6 +23,7 @@ from dartwing.dartwing_core.background_jobs import submit_jobs as _submit_many
 from dartwing.dartwing_core.background_jobs import tenancy
 from dartwing.dartwing_core.background_jobs.bulk_operations import retry_matching as _retry_matching
 from dartwing.dartwing_core.background_jobs.errors import InvalidInputError
+from dartwing.dartwing_core.background_jobs.inputs import flag
 from dartwing.dartwing_core.background_jobs.events import ORG_ROOM_PREFIX, org_room, organization_of
 from dartwing.dartwing_core.background_jobs.metrics import get_job_metrics as _metrics
 from dartwing.dartwing_core.background_jobs.operations import cancel_job as _cancel
@@ -119,7 +120,7 @@ def list_jobs(organization=None, status=None, job_type=None, limit=None, start=N
 def cancel_job(job_id=None, force=None) -> dict[str, Any]:
     """Cancel a job (Running jobs stop at their next checkpoint)."""
     _refuse_empty(job_id=job_id, force=force)
-    view = _cancel(job_id, force=_flag("force", force))
+    view = _cancel(job_id, force=flag("force", force))
     return {"job_id": view.job_id, "status": view.status, "cancel_requested": view.cancel_requested}
 
 
@@ -202,10 +203,3 @@ def _iso_times(record: dict[str, Any]) -> dict[str, Any]:
         for key, value in record.items()
     }
 
-
-def _flag(name: str, value: Any) -> bool:
-    if value in (None, 0, "0", False, "false", "False"):
-        return False
-    if value in (1, "1", True, "true", "True"):
-        return True
-    raise InvalidInputError(f"{name} must be 0/1 or true/false")

@@ -25,7 +25,7 @@ from dartwing.dartwing_core.background_jobs.submission import MAX_RETRIES_LIMIT,
 
 JOB_ID = {"type": "string", "pattern": r"^JOB-\d{4}-\d{5,}$", "examples": ["JOB-2026-00001"]}
 NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}
-# What service._flag reads as a boolean: JSON booleans and the spellings HTML forms send.
+# What inputs.flag reads as a boolean: JSON booleans and the spellings HTML forms send.
 FLAG = {"anyOf": [{"type": "boolean"}, {"enum": [0, 1, "0", "1", "true", "false", "True", "False"]}]}
 
 PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
