@@ -31,6 +31,7 @@ SCHEDULE_ID_PATTERN = re.compile(r"^SCHED-\d{5,}$")
 DEFAULT_TIMEZONE = "UTC"
 MAX_DESCRIPTION_LENGTH = 140
 RECENT_RUNS = 10  # runs get_schedule shows
+MAX_SCHEDULES_PER_ORGANIZATION = 200  # one tenant cannot flood the tick
 
 
 class CatchUp(str, Enum):
@@ -55,6 +56,12 @@ class ScheduleNotFoundError(DartwingError):
 
     def __init__(self, name: Any):
         super().__init__(f"Job Schedule {name} not found")
+
+
+class ScheduleLimitError(DartwingError):
+    """The organization has MAX_SCHEDULES_PER_ORGANIZATION schedules already."""
+
+    http_status_code = 409
 
 
 # What callers may set; the rest (next/last run, last job and error) only the engine writes.
@@ -168,6 +175,11 @@ def create_schedule(
             "description": description,
         },
     )
+    count = sa.select(sa.func.count()).select_from(js).where(js.c.organization == organization)
+    if rt.execute(count).scalar() >= MAX_SCHEDULES_PER_ORGANIZATION:
+        raise ScheduleLimitError(
+            f"Organization {organization} has {MAX_SCHEDULES_PER_ORGANIZATION} schedules, the limit: delete one first"
+        )
     now = rt.now()
     row = {
         **values,
