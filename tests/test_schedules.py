@@ -5,6 +5,7 @@ Python, HTTP and the CLI."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -384,3 +385,62 @@ def test_cli_refusals_are_one_clear_line(rt, args, text):
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and text in lines[0]
+
+
+# --- the standalone HTTP server -------------------------------------------------------------
+
+
+def _message(response) -> str:
+    return " ".join(json.loads(m)["message"] for m in json.loads(response.json()["_server_messages"]))
+
+
+def test_http_schedule_endpoints_and_tenancy(api):
+    created = api.call(
+        "POST",
+        "create_schedule",
+        json={"job_type": "noop", "organization": ORG_A, "cron_expression": "0 9 * * 1-5",
+              "timezone": "Europe/Berlin", "parameters": {"report": "daily"}},
+    )
+    assert created.status_code == 200, created.text
+    name = created.json()["message"]["name"]
+    assert created.json()["message"]["next_run_at"].endswith(("+00:00", "Z"))
+    assert api.call("GET", "get_schedule", params={"schedule": name}).json()["message"]["recent_runs"] == []
+    assert [s["name"] for s in api.call("GET", "list_schedules").json()["message"]] == [name]
+    assert api.call("GET", "list_schedules", user=BOB).json()["message"] == []
+    for method, endpoint in (("GET", "get_schedule"), ("POST", "disable_schedule"), ("POST", "delete_schedule")):
+        kwargs = {"params": {"schedule": name}} if method == "GET" else {"json": {"schedule": name}}
+        assert api.call(method, endpoint, user=BOB, **kwargs).status_code == 404
+    refused = api.call("POST", "create_schedule", user=BOB,
+                       json={"job_type": "noop", "organization": ORG_A, "cron_expression": "@daily"})
+    assert refused.status_code == 403
+    changed = api.call("POST", "update_schedule", json={"schedule": name, "cron_expression": "@hourly"})
+    assert changed.json()["message"]["cron_expression"] == "@hourly"
+    assert api.call("POST", "disable_schedule", user=ADMIN, json={"schedule": name}).json()["message"]["enabled"] is False
+    assert api.call("POST", "enable_schedule", json={"schedule": name}).json()["message"]["enabled"] is True
+    assert api.call("POST", "delete_schedule", json={"schedule": name}).json()["message"]["deleted"] is True
+    assert api.call("GET", "get_schedule", params={"schedule": name}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        ({"cron_expression": "0 25 * * *"}, "is not valid"),
+        ({"cron_expression": "*/5 * * * * *"}, "6 fields"),
+        ({"cron_expression": "@daily", "timezone": "Atlantis/Capital"}, "Unknown timezone"),
+        ({"cron_expression": "@daily", "catch_up": "Always"}, "catch_up must be one of"),
+        ({"cron_expression": ""}, "cron_expression is empty"),
+    ],
+)
+def test_http_bad_cron_or_time_zone_is_a_400_with_a_message(api, body, text):
+    response = api.call("POST", "create_schedule", json={"job_type": "noop", "organization": ORG_A, **body})
+    assert response.status_code == 400 and text in _message(response), response.text
+
+
+def test_openapi_states_the_schedule_limits(api):
+    paths = api.client.get("/api/openapi.json").json()["paths"]
+    create = paths["/api/method/dartwing.dartwing_core.api.jobs.create_schedule"]["post"]
+    schema_ = create["requestBody"]["content"]["application/json"]["schema"]
+    assert schema_["required"] == ["job_type", "organization", "cron_expression"]
+    assert schema_["properties"]["cron_expression"]["maxLength"] == 100
+    assert "Run Once" in schema_["properties"]["catch_up"]["anyOf"][0]["enum"]
+    assert "get" in paths["/api/method/dartwing.dartwing_core.api.jobs.list_schedules"]
