@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from conftest import ADMIN, ALICE, BOB, ORG_A, ORG_B
 
-from dartwing.dartwing_core.background_jobs import schema, schedules
+from dartwing.dartwing_core.background_jobs import schedules, schema
 from dartwing.dartwing_core.background_jobs.cron import occurrences_after, valid_zone
 from dartwing.dartwing_core.background_jobs.errors import InvalidInputError, NotPermittedError
 from dartwing.dartwing_core.background_jobs.runtime import set_runtime
