@@ -29,6 +29,8 @@ permission_query_conditions = {
     "Background Job": "dartwing.dartwing_core.permissions.background_job_query",
     "Job Execution Log": "dartwing.dartwing_core.permissions.job_execution_log_query",
     "Job Type": "dartwing.dartwing_core.permissions.job_type_query",
+    "Job Schedule": "dartwing.dartwing_core.permissions.job_schedule_query",
+    "Job Schedule Run": "dartwing.dartwing_core.permissions.job_schedule_run_query",
     "Organization": "dartwing.dartwing_core.permissions.organization_query",
 }
 
@@ -36,6 +38,8 @@ has_permission = {
     "Background Job": "dartwing.dartwing_core.permissions.has_organization_permission",
     "Job Execution Log": "dartwing.dartwing_core.permissions.has_organization_permission",
     "Job Type": "dartwing.dartwing_core.permissions.has_job_type_permission",
+    "Job Schedule": "dartwing.dartwing_core.permissions.has_organization_permission",
+    "Job Schedule Run": "dartwing.dartwing_core.permissions.has_organization_permission",
     "Organization": "dartwing.dartwing_core.permissions.has_organization_record_permission",
 }
 

@@ -25,4 +25,5 @@ def test_demo_runs_on_the_embedded_default_and_exits_zero(tmp_path):
     assert "→ Dead Letter" in text and "retrying it by hand" in text
     assert "Demo finished as expected." in text
     summary = text.split("Summary", 1)[1]
-    assert summary.count("Completed") == 2 and summary.count("Dead Letter") == 1
+    assert summary.count("Completed") == 3 and summary.count("Dead Letter") == 1
+    assert "fired its occurrence" in text and "echo (sched)" in summary  # one schedule firing

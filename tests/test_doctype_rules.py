@@ -109,7 +109,7 @@ def scrub(name: str) -> str:
     return name.lower().replace(" ", "_")
 
 
-def test_all_six_doctypes_exist():
+def test_all_eight_doctypes_exist():
     assert {
         "Background Job",
         "Job Type",
@@ -117,6 +117,8 @@ def test_all_six_doctypes_exist():
         "Organization",
         "Person",
         "Org Member",
+        "Job Schedule",
+        "Job Schedule Run",
     } == APP_DOCTYPES
 
 
@@ -173,8 +175,10 @@ def test_naming(meta):
         assert rule == "Autoincrement"
     elif autoname == "hash":
         assert rule == "Random"
+    elif autoname == "Prompt":  # Job Schedule Run: the engine names each row by its unique key
+        assert rule == "Set by user" and meta.get("in_create") == 1
     else:
-        assert rule == "Expression (old style)" and re.fullmatch(r"[A-Z]+-\.(YYYY|YY)\.-\.#+", autoname), (
+        assert rule == "Expression (old style)" and re.fullmatch(r"[A-Z]+-(\.(YYYY|YY)\.-)?\.#+", autoname), (
             autoname
         )
 

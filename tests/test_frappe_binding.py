@@ -101,7 +101,9 @@ def test_scheduler_events_match_the_engine_schedule():
 def test_permission_hooks_cover_the_job_doctypes_and_organization():
     hooks = _hooks()
     for key in ("permission_query_conditions", "has_permission"):
-        assert set(hooks[key]) == {"Background Job", "Job Execution Log", "Job Type", "Organization"}
+        assert set(hooks[key]) == {
+            "Background Job", "Job Execution Log", "Job Type", "Organization", "Job Schedule", "Job Schedule Run"
+        }
 
 
 def test_fixtures_load_and_name_real_roles_and_cards():

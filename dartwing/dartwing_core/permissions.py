@@ -33,6 +33,14 @@ def job_execution_log_query(user: str | None = None) -> str:
     return _organization_condition("tabJob Execution Log", user)
 
 
+def job_schedule_query(user: str | None = None) -> str:
+    return _organization_condition("tabJob Schedule", user)
+
+
+def job_schedule_run_query(user: str | None = None) -> str:
+    return _organization_condition("tabJob Schedule Run", user)
+
+
 def organization_query(user: str | None = None) -> str:
     """Job Users read the Organization list (Desk filters, Link fields), but only their own."""
     return _organization_condition("tabOrganization", user, column="name")
@@ -51,7 +59,8 @@ def job_type_query(user: str | None = None) -> str:
 
 
 def has_organization_permission(doc, ptype: str | None = None, user: str | None = None) -> bool:
-    """Background Job and Job Execution Log: only rows of the user's organizations."""
+    """Background Job, Job Execution Log, Job Schedule and its runs: only rows of the user's
+    organizations (a new Job Schedule too: members create schedules for their own only)."""
     rt = get_runtime()
     return tenancy.can_access(rt, user or rt.current_user(), doc.organization)
 

@@ -124,3 +124,87 @@ def explain_job(job_id=None):
 def check_realtime_room(room=None):
     """Used by the realtime gateway, with the client's own credentials."""
     return _call(service.check_realtime_room, room=room)
+
+
+@frappe.whitelist(methods=["POST"])
+def create_schedule(
+    job_type=None,
+    organization=None,
+    cron_expression=None,
+    parameters=None,
+    priority=None,
+    timezone=None,
+    enabled=None,
+    catch_up=None,
+    description=None,
+):
+    return _call(
+        service.create_schedule,
+        job_type=job_type,
+        organization=organization,
+        cron_expression=cron_expression,
+        parameters=parameters,
+        priority=priority,
+        timezone=timezone,
+        enabled=enabled,
+        catch_up=catch_up,
+        description=description,
+    )
+
+
+@frappe.whitelist(methods=["POST"])
+def update_schedule(
+    schedule=None,
+    job_type=None,
+    cron_expression=None,
+    parameters=None,
+    priority=None,
+    timezone=None,
+    enabled=None,
+    catch_up=None,
+    description=None,
+):
+    return _call(
+        service.update_schedule,
+        schedule=schedule,
+        job_type=job_type,
+        cron_expression=cron_expression,
+        parameters=parameters,
+        priority=priority,
+        timezone=timezone,
+        enabled=enabled,
+        catch_up=catch_up,
+        description=description,
+    )
+
+
+@frappe.whitelist(methods=["POST"])
+def enable_schedule(schedule=None):
+    return _call(service.enable_schedule, schedule=schedule)
+
+
+@frappe.whitelist(methods=["POST"])
+def disable_schedule(schedule=None):
+    return _call(service.disable_schedule, schedule=schedule)
+
+
+@frappe.whitelist(methods=["POST"])
+def delete_schedule(schedule=None):
+    return _call(service.delete_schedule, schedule=schedule)
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def get_schedule(schedule=None):
+    return _call(service.get_schedule, schedule=schedule)
+
+
+@frappe.whitelist(methods=["GET", "POST"])
+def list_schedules(organization=None, enabled=None, job_type=None, limit=20, start=0):
+    return _call(
+        service.list_schedules,
+        organization=organization,
+        enabled=enabled,
+        job_type=job_type,
+        limit=limit,
+        start=start,
+    )

@@ -18,12 +18,13 @@ from typing import Any
 from dartwing.dartwing_core.background_jobs import get_job_history as _history
 from dartwing.dartwing_core.background_jobs import get_job_status as _status
 from dartwing.dartwing_core.background_jobs import list_jobs as _list
+from dartwing.dartwing_core.background_jobs import schedules, tenancy
 from dartwing.dartwing_core.background_jobs import submit_job as _submit
 from dartwing.dartwing_core.background_jobs import submit_jobs as _submit_many
-from dartwing.dartwing_core.background_jobs import tenancy
 from dartwing.dartwing_core.background_jobs.bulk_operations import retry_matching as _retry_matching
 from dartwing.dartwing_core.background_jobs.errors import InvalidInputError
 from dartwing.dartwing_core.background_jobs.events import ORG_ROOM_PREFIX, org_room, organization_of
+from dartwing.dartwing_core.background_jobs.inputs import flag
 from dartwing.dartwing_core.background_jobs.metrics import get_job_metrics as _metrics
 from dartwing.dartwing_core.background_jobs.operations import cancel_job as _cancel
 from dartwing.dartwing_core.background_jobs.operations import delete_job as _delete
@@ -46,6 +47,13 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "explain_job": ("GET", "POST"),
     "retry_matching": ("POST",),
     "check_realtime_room": ("GET", "POST"),
+    "create_schedule": ("POST",),
+    "update_schedule": ("POST",),
+    "enable_schedule": ("POST",),
+    "disable_schedule": ("POST",),
+    "delete_schedule": ("POST",),
+    "get_schedule": ("GET", "POST"),
+    "list_schedules": ("GET", "POST"),
 }
 MAX_ROOM_LENGTH = len(ORG_ROOM_PREFIX) + MAX_NAME_LENGTH
 
@@ -119,7 +127,7 @@ def list_jobs(organization=None, status=None, job_type=None, limit=None, start=N
 def cancel_job(job_id=None, force=None) -> dict[str, Any]:
     """Cancel a job (Running jobs stop at their next checkpoint)."""
     _refuse_empty(job_id=job_id, force=force)
-    view = _cancel(job_id, force=_flag("force", force))
+    view = _cancel(job_id, force=flag("force", force))
     return {"job_id": view.job_id, "status": view.status, "cancel_requested": view.cancel_requested}
 
 
@@ -187,6 +195,119 @@ def check_realtime_room(room=None) -> dict[str, Any]:
     return {"user": user, "room": room, "allowed": allowed, "reason": reason}
 
 
+def create_schedule(
+    job_type=None,
+    organization=None,
+    cron_expression=None,
+    parameters=None,
+    priority=None,
+    timezone=None,
+    enabled=None,
+    catch_up=None,
+    description=None,
+) -> dict[str, Any]:
+    """Create a recurring schedule: a job of `job_type` for `organization` at every occurrence of
+    `cron_expression` in `timezone`, submitted as the caller."""
+    _refuse_empty(
+        job_type=job_type,
+        organization=organization,
+        cron_expression=cron_expression,
+        parameters=parameters,
+        priority=priority,
+        timezone=timezone,
+        enabled=enabled,
+        catch_up=catch_up,
+        description=description,
+    )
+    return _iso_times(
+        schedules.create_schedule(
+            job_type,
+            organization,
+            cron_expression,
+            parameters,
+            priority=priority,
+            timezone=timezone,
+            enabled=True if enabled is None else flag("enabled", enabled),
+            catch_up=catch_up,
+            description=description,
+        )
+    )
+
+
+def update_schedule(
+    schedule=None,
+    job_type=None,
+    cron_expression=None,
+    parameters=None,
+    priority=None,
+    timezone=None,
+    enabled=None,
+    catch_up=None,
+    description=None,
+) -> dict[str, Any]:
+    """Change a schedule: arguments left out keep their value (its organization cannot change)."""
+    _refuse_empty(
+        schedule=schedule,
+        job_type=job_type,
+        cron_expression=cron_expression,
+        parameters=parameters,
+        priority=priority,
+        timezone=timezone,
+        enabled=enabled,
+        catch_up=catch_up,
+        description=description,
+    )
+    changes = {
+        "job_type": job_type,
+        "cron_expression": cron_expression,
+        "parameters": parameters,
+        "priority": priority,
+        "timezone": timezone,
+        "enabled": None if enabled is None else flag("enabled", enabled),
+        "catch_up": catch_up,
+        "description": description,
+    }
+    return _iso_times(schedules.update_schedule(schedule, **changes))
+
+
+def enable_schedule(schedule=None) -> dict[str, Any]:
+    """Enable a schedule; it next fires at its first occurrence from now (none missed while disabled)."""
+    _refuse_empty(schedule=schedule)
+    return _iso_times(schedules.set_schedule_enabled(schedule, True))
+
+
+def disable_schedule(schedule=None) -> dict[str, Any]:
+    """Disable a schedule: it fires no more until enabled."""
+    _refuse_empty(schedule=schedule)
+    return _iso_times(schedules.set_schedule_enabled(schedule, False))
+
+
+def delete_schedule(schedule=None) -> dict[str, Any]:
+    """Delete a schedule and its run history (the jobs it submitted stay)."""
+    _refuse_empty(schedule=schedule)
+    return schedules.delete_schedule(schedule)
+
+
+def get_schedule(schedule=None) -> dict[str, Any]:
+    """One schedule, with its next run and its most recent runs."""
+    _refuse_empty(schedule=schedule)
+    view = schedules.get_schedule(schedule)
+    return {**_iso_times(view), "recent_runs": [_iso_times(run) for run in view["recent_runs"]]}
+
+
+def list_schedules(organization=None, enabled=None, job_type=None, limit=None, start=None) -> list[dict[str, Any]]:
+    """Schedules the caller may see, newest first, with optional filters."""
+    _refuse_empty(organization=organization, enabled=enabled, job_type=job_type, limit=limit, start=start)
+    found = schedules.list_schedules(
+        organization=organization,
+        enabled=enabled,
+        job_type=job_type,
+        limit=20 if limit is None else limit,
+        start=0 if start is None else start,
+    )
+    return [_iso_times(view) for view in found]
+
+
 def _refuse_empty(**arguments: Any) -> None:
     for name, value in arguments.items():
         if value == "":
@@ -202,10 +323,3 @@ def _iso_times(record: dict[str, Any]) -> dict[str, Any]:
         for key, value in record.items()
     }
 
-
-def _flag(name: str, value: Any) -> bool:
-    if value in (None, 0, "0", False, "false", "False"):
-        return False
-    if value in (1, "1", True, "true", "True"):
-        return True
-    raise InvalidInputError(f"{name} must be 0/1 or true/false")

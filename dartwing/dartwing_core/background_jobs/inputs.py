@@ -21,3 +21,12 @@ def bounded_int(name: str, value: Any, low: int, high: int, *, default: Any = No
     if not low <= number <= high:
         raise InvalidInputError(f"{name} must be between {low} and {high}, got {chosen!r}")
     return number
+
+
+def flag(name: str, value: Any) -> bool:
+    """`value` as a boolean: JSON booleans, 0/1 and the spellings HTML forms send (None: False)."""
+    if value in (None, 0, "0", False, "false", "False"):
+        return False
+    if value in (1, "1", True, "true", "True"):
+        return True
+    raise InvalidInputError(f"{name} must be 0/1 or true/false, got {value!r}")

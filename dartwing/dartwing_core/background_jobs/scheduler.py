@@ -20,6 +20,7 @@ from .cleanup import cleanup_old_jobs
 from .metrics import get_job_metrics
 from .overdue import claim_minute_sweep
 from .runtime import Runtime, get_runtime
+from .schedule_tick import cleanup_old_runs, fire_due_schedules
 from .status import JobStatus
 from .sweeps import recover_orphans, recover_outbox, requeue_due_retries
 from .tenancy import ADMIN_USER
@@ -49,7 +50,8 @@ def _as_admin(work: Callable[[Runtime], Any]) -> Any:
 
 
 def every_minute() -> dict[str, int] | None:
-    """Due retries, orphan recovery, outbox recovery (which also releases dependency- and cap-held jobs).
+    """Due retries, orphan recovery, outbox recovery (which also releases dependency- and cap-held jobs),
+    and the due Job Schedule occurrences (schedule_tick.py).
 
     The cron entry point. It takes the sweep's turn (overdue.py) when no run holds it, so that workers
     do not sweep again for the next `sweep_overdue_seconds`, and sweeps either way.
@@ -70,6 +72,7 @@ def minute_sweep_now() -> dict[str, int] | None:
             "retries": requeue_due_retries(runtime=rt),
             "orphans": recover_orphans(runtime=rt),
             "outbox": recover_outbox(runtime=rt),
+            "schedules": fire_due_schedules(runtime=rt),
         }
 
     return _as_admin(minute_sweep)
@@ -109,9 +112,13 @@ def every_five_minutes() -> dict[str, Any] | None:
 
 
 def daily() -> int | None:
-    """Cleanup of finished jobs (and their logs) older than 30 days."""
+    """Cleanup of finished jobs (and their logs) older than 30 days, and of schedule runs as old;
+    returns how many jobs were deleted."""
 
     def cleanup(rt: Runtime) -> int:
-        return cleanup_old_jobs(runtime=rt)
+        deleted = cleanup_old_jobs(runtime=rt)
+        log.info("deleted %s schedule runs older than 30 days", cleanup_old_runs(runtime=rt))
+        rt.commit()
+        return deleted
 
     return _as_admin(cleanup)

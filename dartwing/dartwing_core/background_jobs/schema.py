@@ -122,9 +122,22 @@ INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
     ),
     # person first: a user's memberships (tenancy); organization first: its members (Desk list_update)
     "Org Member": (("person", "organization", "status"), ("organization", "status")),
+    # the minute tick's due schedules: a range on next_run_at among the enabled ones
+    "Job Schedule": (("enabled", "next_run_at"),),
+    # a schedule's recent runs; the daily cleanup's range on occurrence
+    "Job Schedule Run": (("job_schedule", "occurrence"), ("occurrence",)),
 }
 
-JOB_DOCTYPES = ("Background Job", "Job Type", "Job Execution Log", "Organization", "Person", "Org Member")
+JOB_DOCTYPES = (
+    "Background Job",
+    "Job Type",
+    "Job Execution Log",
+    "Organization",
+    "Person",
+    "Org Member",
+    "Job Schedule",
+    "Job Schedule Run",
+)
 
 
 def index_name(columns: tuple[str, ...]) -> str:
@@ -217,3 +230,5 @@ job_execution_log = _build_table(metadata, "Job Execution Log")
 organization = _build_table(metadata, "Organization")
 person = _build_table(metadata, "Person")
 org_member = _build_table(metadata, "Org Member")
+job_schedule = _build_table(metadata, "Job Schedule")
+job_schedule_run = _build_table(metadata, "Job Schedule Run")

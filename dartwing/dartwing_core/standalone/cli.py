@@ -440,6 +440,115 @@ def org_disable(ctx: click.Context, name) -> None:
     click.echo(f"Organization {name!r} is Inactive")
 
 
+@cli.group()
+def schedule() -> None:
+    """Manage recurring Job Schedules (as --user: members manage their organizations' schedules)."""
+
+
+@schedule.command("add")
+@click.argument("job_type")
+@click.argument("organization")
+@click.argument("cron_expression")
+@click.option("--params", "parameters", default="{}", help="Parameters as a JSON object")
+@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone of the cron expression")
+@click.option("--priority", help="Low, Normal, High or Critical (default: the Job Type's)")
+@click.option(
+    "--catch-up", type=click.Choice(["Skip", "Run Once"]), default="Skip", show_default=True, help="After downtime"
+)
+@click.option("--description", help="What the schedule is for")
+@click.option("--disabled", is_flag=True, help="Create it disabled")
+@click.pass_context
+def schedule_add(
+    ctx: click.Context, job_type, organization, cron_expression, parameters, timezone, priority, catch_up, description, disabled
+) -> None:
+    """Create a schedule and print its id and next run."""
+    from dartwing.dartwing_core.background_jobs.schedules import create_schedule
+
+    _runtime(ctx)
+    created = _call(
+        create_schedule,
+        job_type,
+        organization,
+        cron_expression,
+        parameters,
+        priority=priority,
+        timezone=timezone,
+        enabled=not disabled,
+        catch_up=catch_up,
+        description=description,
+    )
+    click.echo(f"{created['name']} next run {_when(created['next_run_at'])}")
+
+
+@schedule.command("list")
+@click.option("--organization", help="Only this organization")
+@click.option("--limit", default=100, show_default=True, type=int)
+@click.pass_context
+def schedule_list(ctx: click.Context, organization, limit) -> None:
+    """Print the schedules --user may see: id, enabled, cron, time zone, job type, organization,
+    next run, last job."""
+    from dartwing.dartwing_core.background_jobs.schedules import list_schedules
+
+    _runtime(ctx)
+    for row in _call(list_schedules, organization=organization, limit=limit):
+        enabled = "enabled" if row["enabled"] else "disabled"
+        click.echo(
+            f"{row['name']}\t{enabled}\t{row['cron_expression']}\t{row['timezone']}\t{row['job_type']}"
+            f"\t{row['organization']}\t{_when(row['next_run_at'])}\t{row['last_job'] or '-'}"
+        )
+
+
+@schedule.command("show")
+@click.argument("schedule_id")
+@click.pass_context
+def schedule_show(ctx: click.Context, schedule_id) -> None:
+    """Print a schedule and its recent runs as JSON."""
+    from dartwing.dartwing_core.background_jobs.schedules import get_schedule
+
+    _runtime(ctx)
+    _echo_json(_call(get_schedule, schedule_id))
+
+
+def _set_enabled(ctx: click.Context, schedule_id: str, enabled: bool) -> None:
+    from dartwing.dartwing_core.background_jobs.schedules import set_schedule_enabled
+
+    _runtime(ctx)
+    changed = _call(set_schedule_enabled, schedule_id, enabled)
+    state = f"enabled, next run {_when(changed['next_run_at'])}" if enabled else "disabled"
+    click.echo(f"{changed['name']} {state}")
+
+
+@schedule.command("enable")
+@click.argument("schedule_id")
+@click.pass_context
+def schedule_enable(ctx: click.Context, schedule_id) -> None:
+    """Enable a schedule (it next fires at its first occurrence from now)."""
+    _set_enabled(ctx, schedule_id, True)
+
+
+@schedule.command("disable")
+@click.argument("schedule_id")
+@click.pass_context
+def schedule_disable(ctx: click.Context, schedule_id) -> None:
+    """Disable a schedule."""
+    _set_enabled(ctx, schedule_id, False)
+
+
+@schedule.command("remove")
+@click.argument("schedule_id")
+@click.pass_context
+def schedule_remove(ctx: click.Context, schedule_id) -> None:
+    """Delete a schedule and its run history (its jobs stay)."""
+    from dartwing.dartwing_core.background_jobs.schedules import delete_schedule
+
+    _runtime(ctx)
+    click.echo(f"{_call(delete_schedule, schedule_id)['name']} removed")
+
+
+def _when(value: datetime | None) -> str:
+    return value.isoformat() if value else "-"
+
+
 @cli.command()
 @click.option("--home", "demo_home", help="Keep the demo's store here instead of a temporary directory")
 @click.option("--timeout", default=120, show_default=True, help="Give up after this many seconds")

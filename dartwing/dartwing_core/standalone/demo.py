@@ -2,7 +2,7 @@
 
 Creates a fresh store, starts one worker process, submits a job that reports progress, one that fails
 transiently once and then succeeds, and one that fails permanently and lands in Dead Letter (then
-retries it by hand), prints the live events the Flutter clients would receive, and ends with a table.
+retries it by hand), creates a Job Schedule and fires its first occurrence at once, prints the live events the Flutter clients would receive, and ends with a table.
 """
 
 from __future__ import annotations
@@ -17,9 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from dartwing.dartwing_core.background_jobs import get_job_status, submit_job
+import sqlalchemy as sa
+
+from dartwing.dartwing_core.background_jobs import get_job_status, schema, submit_job
 from dartwing.dartwing_core.background_jobs.events import organization_of
 from dartwing.dartwing_core.background_jobs.operations import retry_job
+from dartwing.dartwing_core.background_jobs.schedule_tick import fire_due_schedules
+from dartwing.dartwing_core.background_jobs.schedules import create_schedule, get_schedule
 from dartwing.dartwing_core.background_jobs.status import TERMINAL, JobStatus
 from dartwing.dartwing_core.background_jobs.sweeps import requeue_due_retries
 
@@ -35,6 +39,7 @@ DEMO_JOBS = (
     ("flaky", {"fail_times": 1}, JobStatus.COMPLETED),
     ("always_fails", {"record": "INV-0042"}, JobStatus.DEAD_LETTER),
 )
+DEMO_SCHEDULE = ("echo", "0 6 * * 1-5", "America/New_York", {"report": "morning"})
 
 
 def _say(text: str) -> None:
@@ -113,9 +118,12 @@ def run_demo(home: str | None = None, *, timeout: float = 120) -> int:
             for job_type, params, _expected in DEMO_JOBS:
                 job = submit_job(job_type, DEMO_ORGANIZATION, params)
                 job_types[job.name] = job_type
-        _say(f"Submitted {len(job_types)} jobs as {DEMO_USER} for {DEMO_ORGANIZATION!r}; live events:")
-
         expected = {name: DEMO_JOBS[i][2] for i, name in enumerate(job_types)}
+        scheduled = _fire_demo_schedule(rt)
+        job_types[scheduled] = f"{DEMO_SCHEDULE[0]} (sched)"
+        expected[scheduled] = JobStatus.COMPLETED
+        _say(f"Submitted {len(DEMO_JOBS)} jobs and 1 scheduled job as {DEMO_USER} for {DEMO_ORGANIZATION!r}; live events:")
+
         dead_letter_job = next(name for name, status in expected.items() if status is JobStatus.DEAD_LETTER)
         retried_by_hand = False
         deadline = time.monotonic() + timeout
@@ -148,6 +156,25 @@ def run_demo(home: str | None = None, *, timeout: float = 120) -> int:
         EmbeddedRedis(home_path).stop()
         if temporary:
             shutil.rmtree(home_path, ignore_errors=True)
+
+
+def _fire_demo_schedule(rt) -> str:
+    """Create the demo's schedule, make its next occurrence due now (instead of waiting for 06:00 New
+    York time) and run the tick the minute sweep runs; returns the job it submitted."""
+    job_type, cron, zone, params = DEMO_SCHEDULE
+    with rt.transaction():
+        schedule = create_schedule(job_type, DEMO_ORGANIZATION, cron, params, timezone=zone, description="demo")
+    _say(f"Schedule {schedule['name']}: {job_type} at '{cron}' {zone}, next run {schedule['next_run_at'].isoformat()}")
+    with rt.transaction():
+        rt.execute(sa.update(schema.job_schedule).where(schema.job_schedule.c.name == schedule["name"])
+                   .values(next_run_at=rt.now().replace(second=0, microsecond=0)))
+    fire_due_schedules(runtime=rt)
+    fired = get_schedule(schedule["name"])
+    rt.rollback()
+    run = fired["recent_runs"][0]
+    _say(f"  tick      {schedule['name']} fired its occurrence {run['occurrence'].isoformat()}: {run['outcome']}"
+         f" {fired['last_job']}; next run {fired['next_run_at'].isoformat()}")
+    return fired["last_job"]
 
 
 def _summary(job_types: dict[str, str], expected: dict[str, JobStatus]) -> int:

@@ -19,13 +19,21 @@ from dartwing.dartwing_core.background_jobs.bulk_operations import (
     MAX_BATCH,
     MAX_OLDER_THAN_HOURS,
 )
+from dartwing.dartwing_core.background_jobs.cron import MAX_CRON_LENGTH, MAX_TIMEZONE_LENGTH
 from dartwing.dartwing_core.background_jobs.queries import MAX_LIST_LIMIT, MAX_LIST_START, MAX_NAME_LENGTH
+from dartwing.dartwing_core.background_jobs.schedule_tick import GRACE_SECONDS
+from dartwing.dartwing_core.background_jobs.schedules import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_SCHEDULES_PER_ORGANIZATION,
+    SCHEDULE_ID_PATTERN,
+    CatchUp,
+)
 from dartwing.dartwing_core.background_jobs.status import JobStatus, Priority
 from dartwing.dartwing_core.background_jobs.submission import MAX_RETRIES_LIMIT, MAX_TIMEOUT_SECONDS
 
 JOB_ID = {"type": "string", "pattern": r"^JOB-\d{4}-\d{5,}$", "examples": ["JOB-2026-00001"]}
 NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}
-# What service._flag reads as a boolean: JSON booleans and the spellings HTML forms send.
+# What inputs.flag reads as a boolean: JSON booleans and the spellings HTML forms send.
 FLAG = {"anyOf": [{"type": "boolean"}, {"enum": [0, 1, "0", "1", "true", "false", "True", "False"]}]}
 
 PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
@@ -72,6 +80,32 @@ PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
         {"type": "string", "maxLength": service.MAX_ROOM_LENGTH, "examples": ["org:Demo Org"]},
         "Realtime room to check",
     ),
+    "schedule": (
+        {"type": "string", "pattern": SCHEDULE_ID_PATTERN.pattern, "examples": ["SCHED-00001"]},
+        "Job Schedule id",
+    ),
+    "cron_expression": (
+        {"type": "string", "minLength": 1, "maxLength": MAX_CRON_LENGTH, "examples": ["30 2 * * *", "@hourly"]},
+        "Five cron fields (minute hour day-of-month month day-of-week) or a nickname (@hourly, @daily,"
+        " @weekly, @monthly, @yearly); no seconds field: schedules fire within about a minute of each"
+        " occurrence. An expression croniter refuses, or one that never fires, is a 400",
+    ),
+    "timezone": (
+        {"type": "string", "minLength": 1, "maxLength": MAX_TIMEZONE_LENGTH, "default": "UTC",
+         "examples": ["America/New_York"]},
+        "IANA time zone the cron expression is read in (an unknown name is a 400); daylight-saving"
+        " changes follow ISC cron (README, Schedules)",
+    ),
+    "enabled": ({**FLAG, "default": True}, "Whether the schedule fires"),
+    "catch_up": (
+        {"type": "string", "enum": [c.value for c in CatchUp], "default": CatchUp.SKIP.value},
+        f"After downtime: Skip runs the latest missed occurrence only if it is at most {GRACE_SECONDS}s late;"
+        " Run Once runs it whatever its age. Never more than one job per schedule per tick",
+    ),
+    "description": (
+        {"type": "string", "maxLength": MAX_DESCRIPTION_LENGTH},
+        "What the schedule is for (shown in lists)",
+    ),
 }
 PARAMETERS["jobs"] = (
     {
@@ -99,13 +133,21 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "delete_job": ("job_id",),
     "get_job_history": ("job_id",),
     "explain_job": ("job_id",),
+    "create_schedule": ("job_type", "organization", "cron_expression"),
+    "update_schedule": ("schedule",),
+    "enable_schedule": ("schedule",),
+    "disable_schedule": ("schedule",),
+    "delete_schedule": ("schedule",),
+    "get_schedule": ("schedule",),
 }
 ERRORS = {
-    "400": "Invalid input (unknown job type, bad priority, parameters not an object or too large, bad id, ...)",
+    "400": "Invalid input (unknown job type, bad priority, parameters not an object or too large, bad id, bad"
+    " cron expression or time zone, ...)",
     "401": "Missing or wrong token",
     "403": "Not a member of the organization, not an administrator, or an HTTP method the endpoint refuses",
-    "404": "No such job (also for another organization's job)",
-    "409": "Duplicate job, or a status that does not allow the action",
+    "404": "No such job or schedule (also for another organization's)",
+    "409": "Duplicate job, a status that does not allow the action, or an organization at its"
+    f" {MAX_SCHEDULES_PER_ORGANIZATION} schedules",
     "413": "Request body too large",
     "429": "Rate limit exceeded (see Retry-After)",
 }
