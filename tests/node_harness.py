@@ -3,6 +3,7 @@ server) and client.js (socket.io-client), each writing JSON lines that a reader 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -30,15 +31,18 @@ def node_modules() -> Path:
     if int(version.strip().lstrip("v").split(".")[0]) < 18:
         pytest.fail(f"realtime/handlers.js needs Node 18+ (global fetch); found {version.strip()}")
     modules = HARNESS_DIR / "node_modules"
-    if not (modules / "socket.io").is_dir():
-        done = subprocess.run(
-            [npm, "ci", "--prefix", str(HARNESS_DIR), "--no-audit", "--no-fund"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"npm ci --prefix tests/realtime_js failed:\n{done.stdout}\n{done.stderr}")
+    # pytest-xdist runs a session per worker process: one installs while the others wait on the lock
+    with open(HARNESS_DIR / ".npm-ci.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (modules / "socket.io").is_dir():
+            done = subprocess.run(
+                [npm, "ci", "--prefix", str(HARNESS_DIR), "--no-audit", "--no-fund"],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            if done.returncode != 0:
+                pytest.fail(f"npm ci --prefix tests/realtime_js failed:\n{done.stdout}\n{done.stderr}")
     return modules
 
 
