@@ -29,10 +29,13 @@ import plus its job beside a stock job in the same setting ((d) − (b) is print
 site context every job pays, stock job − (b)). A missed target is reported, not an error: the exit
 status is 0 unless the benchmark itself could not run.
 
-Bytecode: by default the children do as the environment says; this machine sets
-PYTHONDONTWRITEBYTECODE=1, so every child compiles every module it imports from source, stock and app
-alike. `--bytecode cached` gives them .pyc files under a private PYTHONPYCACHEPREFIX (written by the
-warm-up round), as an installed bench has them: the case a production horse is in.
+Bytecode: by default (`--bytecode both`) every round set runs twice. First `cached`: the children get
+.pyc files under a private PYTHONPYCACHEPREFIX (written by the warm-up round), as an installed bench
+has them (pip compiles them, and Python writes them on first import): the case a production horse is
+in, and the run whose verdict is the target's. Then `environment`, as a reference: the children do as
+the environment says; this machine sets PYTHONDONTWRITEBYTECODE=1, so there every child compiles
+every module it imports from source, stock and app alike. `--bytecode cached` or `environment` runs
+one of them.
 
 Then `python -X importtime` of (b), (c) and (d): the 15 largest cumulative entries among the modules
 (c) imports beyond (b), each module's self time summed by package, and what (d)'s run imports beyond
@@ -51,7 +54,7 @@ them in the bench's site, which keeps the few Completed `noop` rows.
     python bench/cold_start.py                   # 10 rounds (host; MariaDB needed for the job variants)
     python bench/cold_start.py --quick           # 3 rounds, one importtime run
     .venv-frappe-v15-pins/bin/python bench/cold_start.py --repeats 20
-    .venv-frappe-v15-pins/bin/python bench/cold_start.py --bytecode cached
+    .venv-frappe-v15-pins/bin/python bench/cold_start.py --bytecode cached --profile
     python bench/cold_start.py --bench-python /tmp/fb/env/bin/python --bench-site dartwing.localhost \\
         --bench-sites /tmp/fb/sites
 """
@@ -498,10 +501,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bench-python", help="a real bench's env/bin/python: measure its Frappe instead")
     parser.add_argument("--bench-site", default="dartwing.localhost", help="site of the real bench")
     parser.add_argument("--bench-sites", help="sites directory of the real bench (default: beside env/)")
-    parser.add_argument("--bytecode", choices=("environment", "cached"), default="environment",
+    parser.add_argument("--bytecode", choices=("both", "cached", "environment"), default="both",
                         help="cached: the children read and write .pyc files under a private prefix (as an "
                         "installed bench has them), whatever PYTHONDONTWRITEBYTECODE says; the warm-up "
-                        "round writes them")
+                        "round writes them. environment: as the environment says. both (default): cached "
+                        "(the verdict), then environment (reference)")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of one stock job's run "
                         "and one app job's run (each in a fresh interpreter, after the imports)")
     parser.add_argument("--mariadb", default="127.0.0.1:3306", help="host:port of MariaDB (root, no password) "
@@ -537,44 +541,21 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  no contract site, so no job variants (MariaDB at {args.mariadb}?): "
                       f"{str(exc).strip().splitlines()[-1]}")
 
-        if args.bytecode == "cached":
-            setting.env = {k: v for k, v in setting.env.items() if k != "PYTHONDONTWRITEBYTECODE"}
-            setting.env["PYTHONPYCACHEPREFIX"] = str(home / "pycache")
         with_job = setting.site is not None
-        variants = ["a", "b", "c", *(("stock", "d") if with_job else ())]
-        jobs: list[str] = []
-        if with_job:
-            jobs = setting.helper(
-                "submit", site=setting.site, sites_path=setting.sites_path, count=repeats + 1 + importtime_runs,
-                run=home.name, redis_queue=None if setting.host else own_redis.url,
-            )["names"]
-            if args.profile:
-                jobs += setting.helper(
-                    "submit", site=setting.site, sites_path=setting.sites_path, count=1, run=home.name + "-profile",
-                    redis_queue=None if setting.host else own_redis.url,
-                )["names"]
-        env_info = setting.helper("environment")
-        if not setting.host:
-            dartwing_dir = Path(env_info["dartwing"]).parent
-            head = subprocess.run(["git", "-C", str(dartwing_dir), "log", "-1", "--format=%h %cs"],
-                                  capture_output=True, text=True).stdout.strip()
-            env_info["dartwing"] += f" at {head or 'unknown commit'}; site {setting.site}"
-        env_info["bytecode"] = (
-            "cached (.pyc under a private prefix)" if "PYTHONPYCACHEPREFIX" in setting.env
-            else "compiled from source (PYTHONDONTWRITEBYTECODE set)" if setting.env.get("PYTHONDONTWRITEBYTECODE")
-            else "as the interpreter finds it"
-        )
-        env_info["machine"] = f"{os.uname().machine} {os.cpu_count()} cores"
-        env_info["load average (1/5/15 min)"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        print(f"  children: {setting.python}; variants {', '.join(variants)}; {repeats} rounds + 1 warm-up")
-
-        samples = run_rounds(setting, variants, repeats, jobs)
-        env_info["load average after (1/5/15 min)"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        result = report(samples, env_info, repeats)
-        result["importtime"] = report_importtime(setting, importtime_runs, jobs, with_job)
-        if args.profile and with_job:
-            report_profiles(setting, jobs)
-        write_result("cold_start", {"quick": args.quick, "repeats": repeats, "environment": env_info, **result})
+        modes = ("cached", "environment") if args.bytecode == "both" else (args.bytecode,)
+        base_env = setting.env
+        results = {}
+        for mode in modes:
+            setting.env = dict(base_env)
+            if mode == "cached":
+                setting.env.pop("PYTHONDONTWRITEBYTECODE", None)
+                setting.env["PYTHONPYCACHEPREFIX"] = str(home / "pycache")
+            print(f"\n=== bytecode {mode}" + (" (the verdict)" if mode == "cached" else " (reference)"), flush=True)
+            results[mode] = measure_mode(setting, args, home, own_redis, repeats, importtime_runs, with_job)
+        verdicts = {mode: result["target_met"] for mode, result in results.items()}
+        print("\n  target met: " + "; ".join(f"{m}: {'yes' if v else 'no'}" for m, v in verdicts.items())
+              + ("  (the verdict is the cached run's)" if len(modes) > 1 else ""))
+        write_result("cold_start", {"quick": args.quick, "repeats": repeats, "modes": results})
         return 0
     finally:
         if drop is not None:
@@ -584,6 +565,44 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  could not drop the contract site's database {drop['db_name']}: {exc}")
         own_redis.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def measure_mode(
+    setting: Setting, args: argparse.Namespace, home: Path, own_redis: OwnRedis, repeats: int,
+    importtime_runs: int, with_job: bool,
+) -> dict[str, Any]:
+    """Rounds, report, importtime and (with --profile) the profiles, in the setting's bytecode mode."""
+    variants = ["a", "b", "c", *(("stock", "d") if with_job else ())]
+    jobs: list[str] = []
+    if with_job:
+        jobs = setting.helper(
+            "submit", site=setting.site, sites_path=setting.sites_path,
+            count=repeats + 1 + importtime_runs + (1 if args.profile else 0),
+            run=f"{home.name}-{time.time_ns()}",
+            redis_queue=None if setting.host else own_redis.url,
+        )["names"]
+    env_info = setting.helper("environment")
+    if not setting.host:
+        dartwing_dir = Path(env_info["dartwing"]).parent
+        head = subprocess.run(["git", "-C", str(dartwing_dir), "log", "-1", "--format=%h %cs"],
+                              capture_output=True, text=True).stdout.strip()
+        env_info["dartwing"] += f" at {head or 'unknown commit'}; site {setting.site}"
+    env_info["bytecode"] = (
+        "cached (.pyc under a private prefix)" if "PYTHONPYCACHEPREFIX" in setting.env
+        else "compiled from source (PYTHONDONTWRITEBYTECODE set)" if setting.env.get("PYTHONDONTWRITEBYTECODE")
+        else "as the interpreter finds it"
+    )
+    env_info["machine"] = f"{os.uname().machine} {os.cpu_count()} cores"
+    env_info["load average (1/5/15 min)"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"  children: {setting.python}; variants {', '.join(variants)}; {repeats} rounds + 1 warm-up")
+
+    samples = run_rounds(setting, variants, repeats, jobs)
+    env_info["load average after (1/5/15 min)"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    result = report(samples, env_info, repeats)
+    result["importtime"] = report_importtime(setting, importtime_runs, jobs, with_job)
+    if args.profile and with_job:
+        report_profiles(setting, jobs)
+    return {"environment": env_info, **result}
 
 
 if __name__ == "__main__":
