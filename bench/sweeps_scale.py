@@ -6,8 +6,9 @@ MariaDB database in bulk (multi-row INSERTs with bound parameters, oldest job fi
 age as a naming series writes them) with a realistic mix — mostly finished history (Completed, some
 Dead Letter and Canceled, over 60 days across 20 organizations, half of it past the 30-day
 retention), a fixed 5,000 jobs finished in the last day and a fixed "hot" set the minute sweep must
-act on (due retries, orphaned Running jobs, stale Pending and Queued jobs, plus waiting ones it must
-leave alone) — with one Job Execution Log row per job. At each size it times:
+act on (due retries, orphaned Running jobs, stale Pending and Queued jobs, fan-in children whose two
+parents completed, plus waiting ones it must leave alone) — with one Job Execution Log row per job,
+and one Job Dependency row for every tenth job (its parent: the job before it). At each size it times:
 
 - the minute sweep (`scheduler.every_minute`) with the hot set in place, then once more idle;
 - `get_job_metrics()` for the administrator (every organization) and for one organization;
@@ -51,7 +52,8 @@ from dartwing.dartwing_core.background_jobs.scheduler import every_minute
 from dartwing.dartwing_core.standalone import admin
 from dartwing.dartwing_core.standalone.seed import ADMIN_USER
 
-bj, jel = schema.background_job, schema.job_execution_log
+bj, jel, dep = schema.background_job, schema.job_execution_log, schema.job_dependency
+DEPENDENCY_EVERY = 10  # every tenth history job waited for the one before it
 ORGANIZATIONS = [f"Scale Org {i:02d}" for i in range(1, 21)]
 INSERT_CHUNK = 5_000
 RECENT_JOBS = 5_000  # finished in the last 24 h, at every size
@@ -64,6 +66,8 @@ HOT_SET = (
     ("running", "Running", 100, "leave"),
     ("stale pending", "Pending", 100, "release"),
     ("stale queued", "Queued", 100, "re-send"),
+    ("fan-in parent", "Completed", 2, "leave"),
+    ("fan-in child", "Pending", 100, "release"),
     ("fresh queued", "Queued", 500, "leave"),
 )
 HISTORY_MIX = (("Completed", 90), ("Dead Letter", 5), ("Canceled", 5))
@@ -102,6 +106,8 @@ def _job_row(name: str, index: int, status: str, modified: datetime, rng: random
         "completed_at": modified if status != "Running" else None,
         "heartbeat_at": modified,
         "next_retry_at": None,
+        "depends_on": None,
+        "open_parents": 0,
         "worker": "bench-worker",
         "rq_job_id": f"{name}-1",
     }
@@ -123,10 +129,18 @@ def _log_row(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _insert(conn: sa.Connection, jobs: list[dict[str, Any]]) -> None:
+def _dependency_row(child: str, parent: str, idx: int) -> dict[str, Any]:
+    return {"name": f"{child}-{idx}", "parent": child, "parenttype": "Background Job",
+            "parentfield": "dependencies", "depends_on": parent, "idx": idx, "settled": 1}
+
+
+def _insert(conn: sa.Connection, jobs: list[dict[str, Any]], deps: list[dict[str, Any]] | None = None) -> None:
     """One executemany per table: the MariaDB drivers send them as multi-row INSERTs with bound values."""
     conn.execute(sa.insert(bj), jobs)
     conn.execute(sa.insert(jel), [_log_row(job) for job in jobs])
+    if deps:
+        conn.execute(sa.insert(dep), deps)
+        deps.clear()
     jobs.clear()
 
 
@@ -145,18 +159,22 @@ def fill_finished_jobs(engine: sa.Engine, count: int, *, seed: int) -> None:
     history = [status for status, weight in HISTORY_MIX for _ in range(weight)]
     latest = [status for status, weight in RECENT_MIX for _ in range(weight)]
     jobs: list[dict[str, Any]] = []
+    deps: list[dict[str, Any]] = []
     with engine.begin() as conn:
         conn.execute(sa.delete(jel))
+        conn.execute(sa.delete(dep))
         conn.execute(sa.delete(bj))
     for index, age in enumerate(ages):
         status = rng.choice(latest if age < 86400 else history)
         jobs.append(_job_row(f"JOB-H{index:08d}", index, status, now - timedelta(seconds=age), rng))
+        if index and index % DEPENDENCY_EVERY == 0:
+            deps.append(_dependency_row(f"JOB-H{index:08d}", f"JOB-H{index - 1:08d}", 1))
         if len(jobs) == INSERT_CHUNK:
             with engine.begin() as conn:
-                _insert(conn, jobs)
+                _insert(conn, jobs, deps)
     if jobs:
         with engine.begin() as conn:
-            _insert(conn, jobs)
+            _insert(conn, jobs, deps)
 
 
 def reset_hot_set(engine: sa.Engine, round_no: int) -> dict[str, int]:
@@ -165,7 +183,9 @@ def reset_hot_set(engine: sa.Engine, round_no: int) -> dict[str, int]:
     now = _utcnow()
     old = now - timedelta(minutes=10)  # older than the orphan threshold and the outbox grace
     jobs: list[dict[str, Any]] = []
+    deps: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
+    parents: list[str] = []
     index = 0
     for label, status, count, _ in HOT_SET:
         counts[label] = count
@@ -183,12 +203,19 @@ def reset_hot_set(engine: sa.Engine, round_no: int) -> dict[str, int]:
                 job.update(attempt=1, modified=now, heartbeat_at=now)
             elif label == "fresh queued":
                 job.update(modified=now, queued_at=now)
+            elif label == "fan-in parent":
+                job.update(completed_at=old, progress=100, attempt=1)
+                parents.append(name)
+            elif label == "fan-in child":
+                job.update(depends_on=parents[0], open_parents=0)
+                deps += [_dependency_row(name, parent, idx) for idx, parent in enumerate(parents, start=1)]
             jobs.append(job)
             index += 1
     with engine.begin() as conn:
         conn.execute(sa.delete(jel).where(jel.c.background_job.like("JOB-W%")))
+        conn.execute(sa.delete(dep).where(dep.c.parent.like("JOB-W%")))
         conn.execute(sa.delete(bj).where(bj.c.name.like("JOB-W%")))
-        _insert(conn, jobs)
+        _insert(conn, jobs, deps)
     return counts
 
 
@@ -232,13 +259,13 @@ def plans(engine: sa.Engine, statements: list[tuple[str, Any]]) -> list[dict[str
             if (
                 sql in seen
                 or verb not in ("SELECT", "UPDATE", "DELETE")
-                or not (bj.name in sql or jel.name in sql)
+                or not (bj.name in sql or jel.name in sql or dep.name in sql)
             ):
                 continue
             seen.add(sql)
             prefix = "ANALYZE " if verb == "SELECT" else "EXPLAIN "
             for row in conn.exec_driver_sql(prefix + sql, params).mappings():
-                if row["table"] in (bj.name, jel.name):
+                if row["table"] in (bj.name, jel.name, dep.name):
                     out.append(
                         {
                             "verb": verb,
@@ -274,7 +301,7 @@ def measure(rt: Any, round_no: int, repeats: int) -> dict[str, Any]:
     engine = rt.engine
     hot = reset_hot_set(engine, round_no)
     with engine.connect() as conn:
-        for table in (bj, jel):
+        for table in (bj, jel, dep):
             conn.exec_driver_sql(f"ANALYZE TABLE `{table.name}`").all()
     jobs, logs = table_rows(engine)
     results: dict[str, Any] = {"jobs": jobs, "logs": logs, "hot_set": hot}

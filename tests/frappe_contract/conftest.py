@@ -86,7 +86,7 @@ def _member(email: str, organization: str) -> None:
     ).insert(ignore_permissions=True)
 
 
-_DATA_TABLES = ("Background Job", "Job Execution Log", "Org Member", "Person", "Organization", "User", "Has Role",
+_DATA_TABLES = ("Background Job", "Job Dependency", "Job Start", "Job Execution Log", "Org Member", "Person", "Organization", "User", "Has Role",
                 "Error Log")
 
 
@@ -117,7 +117,7 @@ def site(contract_site, redis_server) -> Iterator[ContractSite]:
     frappe.destroy()
 
 
-def add_job_type(name: str, handler: str) -> None:
+def add_job_type(name: str, handler: str, **settings) -> None:
     """A Job Type for one of the contract tests' own handlers (frappe_contract.handlers), committed."""
     frappe.get_doc(
         {
@@ -128,6 +128,7 @@ def add_job_type(name: str, handler: str) -> None:
             "deduplication_window": 0,
             "max_retries": 0,
             "is_enabled": 1,
+            **settings,
         }
     ).insert(ignore_permissions=True)
     frappe.db.commit()

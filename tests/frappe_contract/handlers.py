@@ -28,3 +28,18 @@ def cancel_self_at_checkpoint(context):
     with get_runtime().own_transaction():
         frappe.db.sql("update `tabBackground Job` set cancel_requested=1 where name=%s", (context.job_name,))
     context.check_cancel()
+
+
+# Set by a test before two threads run jobs whose handler is `meet`.
+BARRIER = None
+
+
+def meet(context):
+    """Waits for the other thread's job, so that both finish at the same moment."""
+    BARRIER.wait(timeout=30)
+    return {"met": True}
+
+
+def report_outcomes(context):
+    """A batch callback: what it was told about the batch."""
+    return {"outcomes": [(o["job_id"], o["status"]) for o in context.dependencies]}

@@ -77,3 +77,23 @@ def test_migrate_repoints_job_types_at_the_renamed_site_maintenance_module(site)
     assert _job_type("cache_flush").handler_method == "dartwing.dartwing_core.site_maintenance.cache_flush"
     site.migrate()  # logged: it does not run twice
     assert frappe.db.sql("select count(*) from `tabPatch Log` where patch like %s", ("%site_maintenance%",))[0][0] == 1
+
+
+def test_migrate_gives_a_job_waiting_on_a_parent_from_before_fan_in_its_dependency_row(site):
+    """A child submitted before fan-in has `depends_on` only; after the patch its parent's completion
+    releases it at once, as a new child's does."""
+    from dartwing.dartwing_core.background_jobs import execution, submit_job
+
+    parent = submit_job("echo", "Org A", {"step": "parent"})
+    child = submit_job("echo", "Org A", {"step": "child"}, depends_on=parent.name)
+    frappe.db.sql("delete from `tabJob Dependency` where parent=%s", (child.name,))  # as before fan-in
+    frappe.db.sql("update `tabBackground Job` set open_parents=0 where name=%s", (child.name,))
+    frappe.db.sql("delete from `tabPatch Log` where patch like %s", ("%job_dependency_rows%",))
+    frappe.db.commit()
+    site.migrate()
+    assert frappe.db.sql("select depends_on from `tabJob Dependency` where parent=%s", (child.name,)) == (
+        (parent.name,),
+    )
+    assert execution.run_job(parent.name, 0) == "Completed"
+    frappe.db.commit()
+    assert frappe.db.get_value("Background Job", child.name, "status") == "Queued"

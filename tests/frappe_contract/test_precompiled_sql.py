@@ -76,6 +76,10 @@ def _submit_as(user: str, *args, **kwargs):
 
 def test_the_job_and_submit_paths_run_only_precompiled_statements(site, recorded):
     add_job_type("cancels_itself", "frappe_contract.handlers.cancel_self_at_checkpoint")
+    add_job_type("rate_limited", "dartwing.dartwing_core.background_jobs.handlers.examples.noop",
+                 rate_limit_count=1, rate_limit_period=3600)
+    add_job_type("rate_limited_per_org", "dartwing.dartwing_core.background_jobs.handlers.examples.noop",
+                 rate_limit_count=1, rate_limit_period=3600, rate_limit_per_org=1)
     noop = submit_job("noop", ORG_A)
     echo = _submit_as(ALICE, "echo", ORG_A, {"n": 1})
     with pytest.raises(DuplicateJobError):
@@ -83,21 +87,31 @@ def test_the_job_and_submit_paths_run_only_precompiled_statements(site, recorded
     progress = submit_job("progress_demo", ORG_A, {"steps": 2, "delay": 0})
     parent = submit_job("echo", ORG_A, {"step": "parent"})
     child = submit_job("echo", ORG_A, {"step": "child"}, depends_on=parent.name)
+    fan_in = submit_job("echo", ORG_A, {"step": "fan-in"}, depends_on=[parent.name, echo.name])
     flaky = submit_job("flaky", ORG_A, {"fail_times": 1})
     failing = submit_job("always_fails", ORG_A, {"record": 7})
+    orphaned = submit_job("echo", ORG_A, {"step": "canceled with its parent"}, depends_on=failing.name)
     slow = submit_job("sleep", ORG_A, {"seconds": 0.3, "check_every": 0.02})
     frappe.db.sql("update `tabOrganization` set max_concurrent_jobs=1 where name=%s", (ORG_B,))
     capped = [submit_job("noop", ORG_B, {"capped": n}) for n in range(2)]
     canceled = submit_job("cancels_itself", ORG_A)
+    limited = [submit_job(job_type, ORG_A, {"n": n}) for job_type in ("rate_limited", "rate_limited_per_org")
+               for n in range(2)]
     frappe.db.commit()
 
-    assert [_run(job.name) for job in (noop, echo, progress, parent, child)] == ["Completed"] * 5
+    assert [_run(job.name) for job in (noop, echo, progress, parent, child, fan_in)] == ["Completed"] * 6
     assert _run(flaky.name) == "Failed"
     assert _run(failing.name) == "Dead Letter"
+    assert frappe.db.get_value("Background Job", orphaned.name, "status") == "Canceled"
     assert _run(slow.name) == "Completed"  # its heartbeat beat while it slept
     assert _run(capped[0].name) == "Completed"  # its finish releases the one waiting behind the cap
     assert _run(capped[1].name) == "Completed"
     assert _run(canceled.name) == "Canceled"
+    for first, second in (limited[:2], limited[2:]):
+        assert _run(first.name) == "Completed"
+        frappe.db.sql("update `tabBackground Job` set status='Queued' where name=%s", (second.name,))
+        assert _run(second.name) == "not claimed"  # the window is full: held Pending
+        assert frappe.db.get_value("Background Job", second.name, "status") == "Pending"
 
     if WRITE:
         Path(mariadb_statements.__file__).write_text(render_module(recorded))

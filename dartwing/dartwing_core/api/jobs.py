@@ -52,10 +52,11 @@ def submit_job(
 
 
 @frappe.whitelist(methods=["POST"])
-def submit_jobs(jobs=None):
-    """Up to MAX_BULK_JOBS jobs, all or nothing; the rate limit counts the request once."""
+def submit_jobs(jobs=None, on_complete=None):
+    """Up to MAX_BULK_JOBS jobs, all or nothing, and an optional on_complete callback job; the rate
+    limit counts the request once."""
     frappe.form_dict[_RATE_KEY] = frappe.session.user
-    return _submit_many_within_rate_limit(jobs=jobs)
+    return _submit_many_within_rate_limit(jobs=jobs, on_complete=on_complete)
 
 
 @rate_limit(key=_RATE_KEY, limit=SUBMITS_PER_MINUTE, seconds=60, ip_based=False)

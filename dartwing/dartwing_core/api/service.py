@@ -82,25 +82,27 @@ def submit_job(
         organization,
         parameters,
         priority=priority,
-        depends_on=depends_on,
+        depends_on=_json_list(depends_on),
         timeout=timeout,
         max_retries=max_retries,
     )
     return {"job_id": job.name, "status": job.status, "message": "Job submitted successfully"}
 
 
-def submit_jobs(jobs=None) -> dict[str, Any]:
-    """Submit many jobs at once, all or nothing; they are queued when the request commits."""
-    if isinstance(jobs, str):
-        try:
-            jobs = json.loads(jobs)
-        except ValueError:
-            raise InvalidInputError("jobs must be a JSON list of job specs") from None
-    created = _submit_many(jobs)
-    return {
+def submit_jobs(jobs=None, on_complete=None) -> dict[str, Any]:
+    """Submit many jobs at once, all or nothing; they are queued when the request commits. With
+    `on_complete`, a callback job runs once every one of them has ended, with their outcomes."""
+    _refuse_empty(on_complete=on_complete)
+    jobs = _json_value("jobs", jobs, "a JSON list of job specs")
+    on_complete = _json_value("on_complete", on_complete, "a JSON object (a job spec)")
+    created = _submit_many(jobs, on_complete=on_complete)
+    answer = {
         "jobs": [{"job_id": job.name, "status": job.status} for job in created],
         "message": f"{len(created)} jobs submitted",
     }
+    if created.on_complete is not None:
+        answer["on_complete"] = {"job_id": created.on_complete.name, "status": created.on_complete.status}
+    return answer
 
 
 def get_job_status(job_id=None) -> dict[str, Any]:
@@ -142,11 +144,7 @@ def retry_matching(filters=None, batch_size=None) -> dict[str, Any]:
     """Retry up to `batch_size` (500) Dead Letter jobs matching `filters` (administrators); call again
     while `remaining` is above 0 and the last call retried some."""
     _refuse_empty(filters=filters, batch_size=batch_size)
-    if isinstance(filters, str):
-        try:
-            filters = json.loads(filters)
-        except ValueError:
-            raise InvalidInputError("filters must be a JSON object") from None
+    filters = _json_value("filters", filters, "a JSON object")
     if filters is not None and not isinstance(filters, dict):
         raise InvalidInputError("filters must be a JSON object")
     return _retry_matching(filters, batch_size=batch_size)
@@ -306,6 +304,23 @@ def list_schedules(organization=None, enabled=None, job_type=None, limit=None, s
         start=0 if start is None else start,
     )
     return [_iso_times(view) for view in found]
+
+
+def _json_value(name: str, value: Any, expected: str) -> Any:
+    """`value`, or the JSON it holds when a form sent it as text."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise InvalidInputError(f"{name} must be {expected}") from None
+
+
+def _json_list(value: Any) -> Any:
+    """A job id stays text; a list of them may come as its JSON text (a form field)."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        return _json_value("depends_on", value, "a job id or a JSON list of job ids")
+    return value
 
 
 def _refuse_empty(**arguments: Any) -> None:

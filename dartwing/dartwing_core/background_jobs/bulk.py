@@ -9,6 +9,14 @@ already holds its dedup slot. Then: the names in one statement (`Runtime.make_na
 their log rows in multi-row INSERTs, and after the caller's commit all the RQ messages in one
 pipeline (`Runtime.enqueue_many`). Jobs a parent or a cap holds are inserted Pending and released
 after the commit, as single submits are.
+
+A batch (`on_complete=spec`) adds one more job, the callback, that depends on every job of the batch
+and runs once all of them have ended, whatever their end: like Sidekiq's `on_complete` (not Celery's
+chord, whose callback fails with any of its tasks), a user learns a batch's outcome in every case,
+and a failed job stays in the dead letter queue to be retried on its own. The callback reads the
+outcomes (job ids, statuses, output references, errors) from `JobContext.dependencies` when it runs.
+It holds no dedup slot (it belongs to its batch) and must be in the organization of every job of the
+batch, as any dependency must.
 """
 
 from __future__ import annotations
@@ -17,10 +25,12 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
+from . import dependencies
 from .errors import DartwingError, DuplicateJobError, InvalidInputError
 from .lifecycle import announce_submit, submit_log_rows
 from .queueing import queue_for
 from .records import JobRecord
+from .release import held_by_time
 from .runtime import Runtime, get_runtime
 from .submission import (
     JOB_NAMING_SERIES,
@@ -31,7 +41,6 @@ from .submission import (
     new_row,
     queue_at_insert,
     release_after_commit,
-    valid_parent,
 )
 
 MAX_BULK_JOBS = 1000
@@ -42,6 +51,12 @@ _DEDUP_ATTEMPTS = 3
 # Rows per INSERT: powers of two up to this, so a process compiles at most nine statement shapes
 # per table, and the largest stays far below SQLite's and PostgreSQL's bound-parameter limits.
 _MAX_ROWS_PER_INSERT = 256
+
+
+class SubmittedJobs(list):
+    """The rows `submit_jobs` created, in the order given; `on_complete` is the batch's callback job."""
+
+    on_complete: JobRecord | None = None
 
 
 class BulkSubmitError(InvalidInputError):
@@ -59,28 +74,48 @@ class BulkSubmitError(InvalidInputError):
         self.errors = errors
 
 
-def submit_jobs(specs: Any, *, runtime: Runtime | None = None) -> list[JobRecord]:
+def submit_jobs(
+    specs: Any, *, on_complete: dict[str, Any] | None = None, runtime: Runtime | None = None
+) -> SubmittedJobs:
     """Create many Background Jobs as the runtime's current user; they run after the caller commits.
 
     `specs`: a list of dicts with submit_job's arguments (job_type, organization, parameters,
-    priority, depends_on, timeout, max_retries), at most MAX_BULK_JOBS. Returns the rows in the
-    order given. Raises InvalidInputError for a malformed batch, BulkSubmitError naming every
-    rejected item; in either case nothing has been written.
+    priority, depends_on, timeout, max_retries), at most MAX_BULK_JOBS. `on_complete`: the spec of a
+    callback job (no depends_on) that runs once every job of the batch has ended (see above).
+    Returns the rows in the order given, the callback as `.on_complete`. Raises InvalidInputError
+    for a malformed batch or callback, BulkSubmitError naming every rejected item; in either case
+    nothing has been written.
     """
     rt = runtime or get_runtime()
     items = _valid_batch(specs)
     user = rt.current_user()
-    rows, job_types, indices, errors = _validated_rows(rt, user, items)
+    rows, job_types, indices, errors, parents = _validated_rows(rt, user, items)
     if errors:
         errors += _duplicates_of_existing(rt, rows, job_types, indices, lock=False)
         raise BulkSubmitError(sorted(errors, key=lambda error: error["index"]))
+    callback = None if on_complete is None else _callback_row(rt, user, on_complete, rows)
     if not rows:
-        return []
-    for row, name in zip(rows, rt.make_names(JOB_NAMING_SERIES, len(rows)), strict=True):
+        return SubmittedJobs()
+    created = rows + ([callback] if callback is not None else [])
+    for row, name in zip(created, rt.make_names(JOB_NAMING_SERIES, len(created)), strict=True):
         row["name"] = name
+    if callback is not None:
+        callback["depends_on"] = rows[0]["name"]
     queued = [queue_at_insert(rt, row, jt) for row, jt in zip(rows, job_types, strict=True)]
     _insert_deduplicated(rt, rows, job_types)
-    per_job = [submit_log_rows(rt, row, row["creation"], named=False) for row in rows]
+    dependency_rows = [
+        entry
+        for row, names_of_parents in zip(rows, parents, strict=True)
+        for entry in dependencies.rows_for(rt, row, names_of_parents, now=row["creation"])
+    ]
+    if callback is not None:
+        _insert_rows(rt, "tabBackground Job", [callback])
+        dependency_rows += dependencies.rows_for(
+            rt, callback, [row["name"] for row in rows], now=callback["creation"], runs_on_failure=True
+        )
+    if dependency_rows:
+        _insert_rows(rt, "tabJob Dependency", dependency_rows)
+    per_job = [submit_log_rows(rt, row, row["creation"], named=False) for row in created]
     # Every job's first row, then every job's second: each job's rows stay in order, and a statement's
     # rows then differ only in their job (see _insert_rows).
     log_rows = [entries[i] for i in range(2) for entries in per_job if i < len(entries)]
@@ -103,10 +138,54 @@ def submit_jobs(specs: Any, *, runtime: Runtime | None = None) -> list[JobRecord
     ]
     if messages:
         rt.after_commit(lambda: _send_all(rt, messages))
+    rate_lines: set[str] = set()  # one release per rate-limited type takes its whole line
     for row, now in zip(rows, queued, strict=True):
-        if not now:
-            rt.after_commit(_release_later(rt, JobRecord(row)))
-    return rows
+        if now or (held_by_time(row) and row["job_type"] in rate_lines):
+            continue
+        if held_by_time(row):
+            rate_lines.add(row["job_type"])
+        rt.after_commit(_release_later(rt, JobRecord(row)))
+    submitted = SubmittedJobs(rows)
+    submitted.on_complete = callback
+    return submitted
+
+
+def _callback_row(rt: Runtime, user: str, spec: Any, rows: list[JobRecord]) -> JobRecord:
+    """The Pending row of a batch's on_complete job, checked as any submit is (InvalidInputError,
+    NotPermittedError); it waits for every job of the batch, so it shares their organization."""
+    if not isinstance(spec, dict):
+        raise InvalidInputError(f"on_complete must be a job spec object, not {type(spec).__name__}")
+    unknown = sorted(map(str, set(spec) - SPEC_FIELDS))
+    if unknown or "depends_on" in spec:
+        raise InvalidInputError(f"on_complete: unknown field(s): {', '.join(unknown or ['depends_on'])}")
+    if not rows:
+        raise InvalidInputError("on_complete needs at least one job in the batch")
+    organization = spec.get("organization")
+    for index, row in enumerate(rows):
+        if row["organization"] != organization:
+            raise InvalidInputError(
+                f"on_complete: item {index} belongs to {row['organization']}, not to the callback's"
+                f" organization {organization}; a job can only wait for jobs of its own organization"
+            )
+    job_type = spec.get("job_type")
+    jt = checked_job_type(rt, user, job_type, organization)
+    callback = new_row(
+        rt,
+        user,
+        jt,
+        job_type,
+        organization,
+        spec.get("parameters"),
+        spec.get("priority"),
+        None,
+        spec.get("timeout"),
+        spec.get("max_retries"),
+        now=rows[0]["creation"],
+    )
+    # It belongs to this batch alone: no dedup slot, which an identical callback of another batch
+    # would otherwise contend for.
+    callback.update(job_hash=None, open_parents=len(rows))
+    return callback
 
 
 def _release_later(rt: Runtime, job: JobRecord) -> Callable[[], None]:
@@ -123,13 +202,13 @@ def _valid_batch(specs: Any) -> list[Any]:
 
 def _validated_rows(
     rt: Runtime, user: str, items: list[Any]
-) -> tuple[list[JobRecord], list[dict[str, Any]], list[int], list[dict[str, Any]]]:
-    """(rows of the valid items, their Job Types' settings, their indexes, errors by index): every
-    item checked as submit_job checks it, each (job type, organization) pair and each parent read
-    once per batch."""
+) -> tuple[list[JobRecord], list[dict[str, Any]], list[int], list[dict[str, Any]], list[list[str]]]:
+    """(rows of the valid items, their Job Types' settings, their indexes, errors by index, their
+    parents): every item checked as submit_job checks it, each (job type, organization) pair and
+    each parent read once per batch."""
     checks: dict[Any, Callable[[], Any]] = {}
     now = rt.now()  # one instant for the batch: its rows share their time columns
-    rows, job_types, indices, errors = [], [], [], []
+    rows, job_types, indices, errors, parents = [], [], [], [], []
     first_with_hash: dict[str, int] = {}
     for index, spec in enumerate(items):
         try:
@@ -139,7 +218,7 @@ def _validated_rows(
             if unknown:
                 raise InvalidInputError(f"unknown field(s): {', '.join(unknown)}")
             job_type, organization = spec.get("job_type"), spec.get("organization")
-            depends_on = spec.get("depends_on") or None
+            depends_on = spec.get("depends_on")
             jt = _once(checks, checked_job_type, rt, user, job_type, organization)
             row = new_row(
                 rt,
@@ -154,7 +233,10 @@ def _validated_rows(
                 spec.get("max_retries"),
                 now=now,
             )
-            _once(checks, valid_parent, rt, depends_on, organization)
+            names_of_parents = dependencies.parent_names(depends_on)
+            row["open_parents"] = dependencies.open_count(
+                rt, names_of_parents, organization, lambda *args: _once(checks, dependencies.valid_parent, *args)
+            )
             if row["job_hash"]:
                 earlier = first_with_hash.setdefault(row["job_hash"], index)
                 if earlier != index:
@@ -167,7 +249,8 @@ def _validated_rows(
         rows.append(row)
         job_types.append(jt)
         indices.append(index)
-    return rows, job_types, indices, errors
+        parents.append(names_of_parents)
+    return rows, job_types, indices, errors, parents
 
 
 def _once(done: dict[Any, Callable[[], Any]], check: Callable[..., Any], *args: Any) -> Any:

@@ -18,7 +18,7 @@ from .status import TERMINAL
 
 RETENTION_DAYS = 30
 CLEANUP_BATCH = 500
-bj, log = schema.background_job, schema.job_execution_log
+bj, log, dep = schema.background_job, schema.job_execution_log, schema.job_dependency
 
 
 def expired_query(cutoff, status: str, batch: int) -> sa.Select:
@@ -27,8 +27,9 @@ def expired_query(cutoff, status: str, batch: int) -> sa.Select:
 
 def delete_batch(rt: Runtime, names: list[str]) -> None:
     rt.execute(sa.delete(log).where(log.c.background_job.in_(names)))
-    # A child whose parent is deleted keeps a dangling depends_on; it only matters while Pending,
-    # and a Pending child of a finished parent has already been released or canceled.
+    rt.execute(sa.delete(dep).where(dep.c.parent.in_(names)))
+    # A child whose parent is deleted keeps a dangling depends_on (and Job Dependency row); it only
+    # matters while Pending, and a Pending child of a finished parent has been released or canceled.
     rt.execute(sa.delete(bj).where(bj.c.name.in_(names)))
 
 

@@ -48,10 +48,21 @@ class JobContext:
             logging.getLogger(f"dartwing.job.{self.job_type}"), {"job": self.job_name, "attempt": attempt}
         )
         self._throttle = ProgressThrottle(throttle_seconds)
+        self._dependencies: list[dict[str, Any]] | None = None
 
     @property
     def job_id(self) -> str:
         return self.job_name
+
+    @property
+    def dependencies(self) -> list[dict[str, Any]]:
+        """The outcomes of the jobs this one waited for (`depends_on`; a batch's callback: every job
+        of the batch): [{job_id, status, output_reference, error_message}], read on first use."""
+        if self._dependencies is None:
+            from .dependencies import parent_outcomes  # only the handlers that ask pay for the read
+
+            self._dependencies = parent_outcomes(self._rt, self.job_name)
+        return self._dependencies
 
     def update_progress(self, percent: float, message: str | None = None) -> None:
         """Record and publish progress (throttled); raises JobCanceled if cancellation was requested."""

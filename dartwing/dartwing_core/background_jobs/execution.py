@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from . import rate_limits
 from .context import JobCanceled, JobContext
 from .hashing import canonical_json
 from .heartbeat import Heartbeat
@@ -70,6 +71,9 @@ def _CLAIM_READ(sa, t):
             jt.c.handler_method,
             org.c.max_concurrent_jobs,
             jt.c.max_concurrent_per_org,
+            jt.c.rate_limit_count,
+            jt.c.rate_limit_period,
+            jt.c.rate_limit_per_org,
         )
         .select_from(bj.outerjoin(jt, jt.c.name == bj.c.job_type).outerjoin(org, org.c.name == bj.c.organization))
         .where(bj.c.name == sa.bindparam("job_name"))
@@ -173,9 +177,24 @@ def _claim(rt: Runtime, job_name: str, attempt: int) -> tuple[JobRecord, str | N
         int(job.pop("max_concurrent_jobs") or 0),
         int(job.pop("max_concurrent_per_org") or 0),
     )
-    if not transition(rt, job, JobStatus.RUNNING, values=_claim_values(rt, attempt), fence_attempt=attempt):
+    limit = job.rate_limit_at_claim = rate_limits.of(
+        {key: job.pop(key) for key in ("rate_limit_count", "rate_limit_period", "rate_limit_per_org")}
+    )
+    opens_at = None if limit is None else rate_limits.take_start(rt, job, limit)
+    if opens_at is not None:
+        # Over the limit: back in line, Pending until the window has room; never failed.
+        if rate_limits.hold(rt, job, attempt, opens_at, limit):
+            rt.commit()
+        else:
+            rt.rollback()
+        log.info("job %s held by its rate limit until %s", job_name, opens_at)
+        return None
+    values = _claim_values(rt, attempt)
+    if not transition(rt, job, JobStatus.RUNNING, values=values, fence_attempt=attempt):
         rt.rollback()
         return None
+    if limit is not None:
+        rate_limits.record_start(rt, job, limit, values["started_at"])
     rt.commit()
     return job, handler_method
 

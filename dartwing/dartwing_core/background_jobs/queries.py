@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import schema, tenancy
+from .dependencies import parent_outcomes
 from .errors import InvalidInputError, JobNotFoundError
 from .inputs import bounded_int
 from .records import JobRecord, fetch_job, loads
@@ -85,8 +86,14 @@ def _make_aware(rt: Runtime, record: dict[str, Any], fields: tuple[str, ...]) ->
 
 
 def get_job_status(job_id: str, *, runtime: Runtime | None = None) -> JobRecord:
+    """The public view of a job, with `dependencies`: the ids of every job it waits (or waited) for."""
     rt = runtime or get_runtime()
-    return public_view(rt, load_visible_job(rt, job_id))
+    job = load_visible_job(rt, job_id)
+    view = public_view(rt, job)
+    view["dependencies"] = [parent["job_id"] for parent in parent_outcomes(rt, job["name"])] or (
+        [job["depends_on"]] if job["depends_on"] else []
+    )
+    return view
 
 
 def list_jobs(

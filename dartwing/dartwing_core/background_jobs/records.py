@@ -43,6 +43,8 @@ class JobRecord(dict):
     """
 
     caps_at_claim: tuple[int, int] | None = None
+    # Set by the claim too: the Job Type's rate limit (rate_limits.RateLimit), None when it has none.
+    rate_limit_at_claim: Any = None
 
     def __getattr__(self, key: str) -> Any:
         try:

@@ -1,7 +1,7 @@
 """When a Pending job may go to the queue, and what a finished job releases or cancels.
 
-A Pending job is released (→ Queued) once its parent has Completed and its organization is under
-its concurrency caps (the Organization's `max_concurrent_jobs`, the Job Type's
+A Pending job is released (→ Queued) once its parents have Completed (dependencies.py) and its
+organization is under its concurrency caps (the Organization's `max_concurrent_jobs`, the Job Type's
 `max_concurrent_per_org`; 0 means no cap). Jobs over a cap wait Pending, outside RQ, so one
 tenant's flood never sits in front of another tenant's jobs. Releases happen in the transaction that
 frees the slot or completes the parent; the minute sweep catches anything left behind.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import dependencies, rate_limits
 from .queueing import mark_queued, queue_for
 from .records import JobRecord, fetch_job
 from .runtime import Runtime
@@ -19,7 +20,6 @@ from .status import JobStatus
 
 _IN_FLIGHT = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 _PARENT_GONE = (JobStatus.DEAD_LETTER, JobStatus.CANCELED)
-_PARENT_GONE_VALUES = frozenset(status.value for status in _PARENT_GONE)
 # Waiting jobs one freed slot may release at most, oldest first; the minute sweep takes the rest.
 _RELEASE_BATCH = 100
 
@@ -31,18 +31,6 @@ def _CAPS(sa, t):
         .select_from(org.join(jt, sa.true()))
         .where(org.c.name == sa.bindparam("organization"), jt.c.name == sa.bindparam("job_type"))
     )
-
-
-@statement
-def _STATUS(sa, t):
-    return sa.select(t.background_job.c.status).where(t.background_job.c.name == sa.bindparam("job_name"))
-
-
-# Names only: most jobs have no children, and a one-column result is cheap to read and parse.
-@statement
-def _PENDING_CHILDREN(sa, t):
-    bj = t.background_job
-    return sa.select(bj.c.name).where(bj.c.depends_on == sa.bindparam("parent"), bj.c.status == JobStatus.PENDING.value)
 
 
 @statement
@@ -105,10 +93,6 @@ def _under_caps(rt: Runtime, job: dict[str, Any], org_cap: int, type_cap: int) -
     return not (type_cap and in_flight(rt, job["organization"], job["job_type"]) >= type_cap)
 
 
-def parent_status(rt: Runtime, job: dict[str, Any]) -> str | None:
-    return rt.execute(_STATUS, {"job_name": job["depends_on"]}).scalar()
-
-
 def _queue_under_caps(rt: Runtime, job: dict[str, Any], message: str | None) -> bool:
     org_cap, type_cap, fixed_queue = caps_of(rt, job)
     if not _under_caps(rt, job, org_cap, type_cap):
@@ -116,34 +100,43 @@ def _queue_under_caps(rt: Runtime, job: dict[str, Any], message: str | None) -> 
     return mark_queued(rt, job, queue_for(job, {"queue": fixed_queue}), message=message)
 
 
-def queues_at_submit(job: dict[str, Any], org_cap: int, type_cap: int) -> bool:
-    """True when nothing can hold the new job (no parent, no cap): its submit may queue it at once."""
-    return not job.get("depends_on") and not org_cap and not type_cap
+def queues_at_submit(job: dict[str, Any], org_cap: int, type_cap: int, rate_limited: bool = False) -> bool:
+    """True when nothing can hold the new job (no parent, no cap, no rate limit): its submit may
+    queue it at once."""
+    return not job.get("depends_on") and not org_cap and not type_cap and not rate_limited
 
 
-def try_release(rt: Runtime, job: dict[str, Any], *, message: str | None = None) -> bool:
-    """Queue a Pending job in the current transaction if its parent is done and caps allow."""
-    if job["status"] != JobStatus.PENDING.value:
+def held_by_time(job: dict[str, Any]) -> bool:
+    """A Pending job with a time set waits for it (a rate limit's window: rate_limits.py)."""
+    return job["status"] == JobStatus.PENDING.value and job.get("next_retry_at") is not None
+
+
+def try_release(rt: Runtime, job: dict[str, Any], *, message: str | None = None, due: bool = False) -> bool:
+    """Queue a Pending job in the current transaction if its parents are done and caps allow; a job
+    held by time only when its releaser says it is `due`."""
+    if job["status"] != JobStatus.PENDING.value or (held_by_time(job) and not due):
         return False
-    if job.get("depends_on") and parent_status(rt, job) != JobStatus.COMPLETED.value:
+    if job.get("depends_on") and not dependencies.parents_state(rt, job).done:
         return False
     return _queue_under_caps(rt, job, message)
 
 
 def release_or_settle(rt: Runtime, job: dict[str, Any], *, message: str | None = None) -> bool:
-    """`try_release`, or cancel the job if its parent ended Dead Letter or Canceled; True if it moved.
+    """`try_release`, or cancel the job if a parent ended Dead Letter or Canceled; True if it moved.
 
-    A child validated while its parent was alive can commit after the parent's end was settled: that
+    A child validated while its parents were alive can commit after a parent's end was settled: that
     transaction could not see the uncommitted child. Without this the child would wait Pending forever.
     """
     if job["status"] != JobStatus.PENDING.value:
         return False
     if job.get("depends_on"):
-        parent = parent_status(rt, job)
-        if parent in _PARENT_GONE_VALUES:
-            return _cancel_child(rt, job, job["depends_on"], JobStatus(parent))
-        if parent != JobStatus.COMPLETED.value:
+        state = dependencies.parents_state(rt, job)
+        if state.ended is not None:
+            return _cancel_child(rt, job, state.ended[0], JobStatus(state.ended[1]))
+        if state.open:
             return False
+    if held_by_time(job):
+        return False  # its own releaser queues it (rate_limits.release_due)
     return _queue_under_caps(rt, job, message)
 
 
@@ -164,17 +157,21 @@ def after_transition(rt: Runtime, job: dict[str, Any], from_status: JobStatus, t
         org_cap, type_cap = caps if caps is not None else caps_of(rt, job)[:2]
         if org_cap or type_cap:
             release_waiting(rt, job["organization"])
+        limit = getattr(job, "rate_limit_at_claim", None)
+        if from_status is JobStatus.RUNNING and limit is not None:
+            rate_limits.release_due(rt, job["job_type"], limit)
 
 
 def _settle_children(rt: Runtime, parent: dict[str, Any], parent_status: JobStatus) -> None:
-    for row in rt.execute(_PENDING_CHILDREN, {"parent": parent["name"]}).rows:
-        child = fetch_job(rt, row["name"])
-        if child is None:
-            continue
-        if parent_status is JobStatus.COMPLETED:
-            try_release(rt, child, message=f"Dependency {parent['name']} completed")
-        else:
-            _cancel_child(rt, child, parent["name"], parent_status)
+    """Count the parent's end for each waiting child: release those it was the last parent of, cancel
+    those it fails (dependencies.py says why this counts rather than reads)."""
+    for waiting in dependencies.waiting_children(rt, parent["name"], parent_status):
+        if waiting.cancels:
+            child = fetch_job(rt, waiting.name)
+            if child is not None:
+                _cancel_child(rt, child, parent["name"], parent_status)
+        elif (child := dependencies.count_down(rt, waiting)) is not None:
+            _queue_under_caps(rt, child, f"Dependency {parent['name']} ended {parent_status.value}")
 
 
 def _cancel_child(rt: Runtime, child: dict[str, Any], parent_name: str, parent_status: JobStatus) -> bool:

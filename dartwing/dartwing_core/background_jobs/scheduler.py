@@ -19,6 +19,7 @@ from . import schema
 from .cleanup import cleanup_old_jobs
 from .metrics import get_job_metrics
 from .overdue import claim_minute_sweep
+from .rate_limits import release_all_due
 from .runtime import Runtime, get_runtime
 from .schedule_tick import cleanup_old_runs, fire_due_schedules
 from .status import JobStatus
@@ -51,7 +52,8 @@ def _as_admin(work: Callable[[Runtime], Any]) -> Any:
 
 def every_minute() -> dict[str, int] | None:
     """Due retries, orphan recovery, outbox recovery (which also releases dependency- and cap-held jobs),
-    and the due Job Schedule occurrences (schedule_tick.py).
+    the due Job Schedule occurrences (schedule_tick.py), and the jobs rate limits held whose window has
+    room.
 
     The cron entry point. It takes the sweep's turn (overdue.py) when no run holds it, so that workers
     do not sweep again for the next `sweep_overdue_seconds`, and sweeps either way.
@@ -73,6 +75,7 @@ def minute_sweep_now() -> dict[str, int] | None:
             "orphans": recover_orphans(runtime=rt),
             "outbox": recover_outbox(runtime=rt),
             "schedules": fire_due_schedules(runtime=rt),
+            "rate_limited": release_all_due(rt),
         }
 
     return _as_admin(minute_sweep)

@@ -102,6 +102,8 @@ _TYPE_MAP = {
 _NUMERIC_NOT_NULL = frozenset({"Int", "Check", "Float", "Currency", "Percent"})
 # Columns Frappe adds to every table that is not a child table (frappe/database/schema.py).
 OPTIONAL_COLUMNS = ("_user_tags", "_comments", "_assign", "_liked_by")
+# Columns Frappe adds to a child table instead (the row's parent document and its Table field).
+CHILD_COLUMNS = ("parent", "parentfield", "parenttype")
 
 # Composite indexes. Frappe DocType JSON has no key for them, so this list is the one place they live:
 # `on_doctype_update` applies it in a bench and the standalone DDL applies it here.
@@ -116,6 +118,8 @@ INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
         ("organization", "creation"),
         ("depends_on",),
     ),
+    # a rate-limited type's starts in its window, for every organization or for one
+    "Job Start": (("job_type", "started_at"), ("job_type", "organization", "started_at")),
     "Job Execution Log": (
         ("background_job", "timestamp"),
         ("organization", "timestamp"),
@@ -130,7 +134,9 @@ INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
 
 JOB_DOCTYPES = (
     "Background Job",
+    "Job Dependency",
     "Job Type",
+    "Job Start",
     "Job Execution Log",
     "Organization",
     "Person",
@@ -205,18 +211,21 @@ def _build_table(metadata: sa.MetaData, doctype: str) -> sa.Table:
     meta = load_doctype(doctype)
     fields = [df for df in meta["fields"] if df["fieldtype"] not in NO_COLUMN_FIELDTYPES]
     columns = _standard_columns(meta) + [_field_column(df) for df in fields]
-    if not meta.get("istable"):
+    if meta.get("istable"):
+        columns += [sa.Column(name, sa.String(VARCHAR_LEN)) for name in CHILD_COLUMNS]
+    else:
         columns += [sa.Column(name, sa.Text()) for name in OPTIONAL_COLUMNS]
     table = sa.Table(table_name(doctype), metadata, *columns)
     for df in fields:
         if df.get("search_index") and not df.get("unique"):
             sa.Index(df["fieldname"], table.c[df["fieldname"]])
-    if not meta.get("istable"):
-        # Frappe names it `modified`; SQLite's index names are per database, so there it is qualified.
-        sa.Index("modified", table.c.modified).ddl_if(callable_=_is_mariadb)
-        sa.Index(f"{scrub(doctype)}_modified", table.c.modified).ddl_if(
-            callable_=lambda ddl, target, bind, **kw: not _is_mariadb(ddl, target, bind)
-        )
+    # Frappe names it `modified` (`parent` in a child table); SQLite's index names are per database,
+    # so there it is qualified.
+    standard_index = "parent" if meta.get("istable") else "modified"
+    sa.Index(standard_index, table.c[standard_index]).ddl_if(callable_=_is_mariadb)
+    sa.Index(f"{scrub(doctype)}_{standard_index}", table.c[standard_index]).ddl_if(
+        callable_=lambda ddl, target, bind, **kw: not _is_mariadb(ddl, target, bind)
+    )
     for cols in INDEXES.get(doctype, ()):
         sa.Index(index_name(cols), *(table.c[c] for c in cols))
     return table
@@ -226,6 +235,8 @@ metadata = sa.MetaData()
 
 background_job = _build_table(metadata, "Background Job")
 job_type = _build_table(metadata, "Job Type")
+job_dependency = _build_table(metadata, "Job Dependency")
+job_start = _build_table(metadata, "Job Start")
 job_execution_log = _build_table(metadata, "Job Execution Log")
 organization = _build_table(metadata, "Organization")
 person = _build_table(metadata, "Person")

@@ -16,14 +16,14 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import tenancy
+from . import dependencies, rate_limits, tenancy
 from .errors import DuplicateJobError, InvalidInputError, NotPermittedError
 from .hashing import canonical_json, parameters_hash
 from .inputs import bounded_int
 from .lifecycle import record_submit
 from .queueing import queue_for, queued_values, send_after_commit
-from .records import JobRecord, fetch_job
-from .release import queues_at_submit, release_or_settle
+from .records import JobRecord, fetch_job_type
+from .release import held_by_time, queues_at_submit, release_or_settle
 from .runtime import Runtime, get_runtime
 from .statements import statement
 from .status import TERMINAL, JobStatus, parse_priority
@@ -54,6 +54,9 @@ def _JOB_TYPE_AND_ORGANIZATION(sa, t):
             jt.c.deduplication_window,
             jt.c.max_concurrent_per_org,
             jt.c.queue,
+            jt.c.rate_limit_count,
+            jt.c.rate_limit_period,
+            jt.c.rate_limit_per_org,
             org.c.name.label("organization_found"),
             org.c.status.label("organization_status"),
             org.c.max_concurrent_jobs,
@@ -91,7 +94,7 @@ def submit_job(
     organization: str,
     parameters: dict[str, Any] | str | None = None,
     priority: str | None = None,
-    depends_on: str | None = None,
+    depends_on: str | list[str] | None = None,
     timeout: int | None = None,
     max_retries: int | None = None,
     *,
@@ -99,17 +102,20 @@ def submit_job(
 ) -> JobRecord:
     """Create a Background Job as the runtime's current user; it runs after the caller commits.
 
-    Raises InvalidInputError (400), NotPermittedError (403) or DuplicateJobError (409); in every
+    `depends_on`: a job id, or a list of them (fan-in): the job waits Pending until every one has
+    Completed, and is canceled if one ends Dead Letter or Canceled. Raises InvalidInputError (400), NotPermittedError (403) or DuplicateJobError (409); in every
     case nothing has been written.
     """
     rt = runtime or get_runtime()
     user = rt.current_user()
     jt = checked_job_type(rt, user, job_type, organization)
     row = new_row(rt, user, jt, job_type, organization, parameters, priority, depends_on, timeout, max_retries)
-    valid_parent(rt, depends_on, organization)
+    parents = dependencies.parent_names(depends_on)
+    row["open_parents"] = dependencies.open_count(rt, parents, organization)
     row["name"] = rt.make_name(JOB_NAMING_SERIES)
     queue_now = queue_at_insert(rt, row, jt)
     _insert_deduplicated(rt, row, dedup_window(jt))
+    dependencies.record(rt, row, parents, now=row["creation"])
     record_submit(rt, row, row["creation"])
     if queue_now:
         send_after_commit(rt, row, queue_for(row, jt))
@@ -146,8 +152,10 @@ def new_row(
     now: datetime | None = None,
 ) -> JobRecord:
     """The validated Pending row of a new job, without its name (`jt`: from `checked_job_type`),
-    created at `now` (default: the runtime's clock; a bulk submit's jobs share one instant)."""
+    created at `now` (default: the runtime's clock; a bulk submit's jobs share one instant). Its
+    parents are checked apart (dependencies.open_count), which sets `open_parents`."""
     params_json = _valid_parameters(parameters)
+    parents = dependencies.parent_names(depends_on)
     chosen_priority = _valid_priority(priority, jt)
     now = now or rt.now()
     params_hash = parameters_hash(job_type, organization, params_json)
@@ -163,7 +171,8 @@ def new_row(
         parameters=params_json,
         parameters_hash=params_hash,
         job_hash=params_hash if dedup_window(jt) > 0 else None,
-        depends_on=depends_on or None,
+        depends_on=parents[0] if parents else None,
+        open_parents=len(parents),
         progress=0,
         retry_count=0,
         attempt=0,
@@ -179,9 +188,13 @@ def dedup_window(jt: dict[str, Any]) -> int:
 
 
 def queue_at_insert(rt: Runtime, row: JobRecord, jt: dict[str, Any]) -> bool:
-    """Make the named row Queued when nothing can hold it (no parent, no cap); True if it did."""
+    """Make the named row Queued when nothing can hold it (no parent, no cap, no rate limit); True
+    if it did. A job of a rate-limited type joins its line instead: Pending, due at once."""
     org_cap, type_cap = int(jt["max_concurrent_jobs"] or 0), int(jt.get("max_concurrent_per_org") or 0)
-    if not queues_at_submit(row, org_cap, type_cap):
+    rate_limited = rate_limits.of(jt) is not None
+    if rate_limited:
+        row["next_retry_at"] = row["creation"]
+    if not queues_at_submit(row, org_cap, type_cap, rate_limited):
         return False
     # Inserted Queued, at its creation: one write instead of an insert and a transition.
     row.update({**queued_values(rt, row), "status": JobStatus.QUEUED.value, "queued_at": row["creation"]})
@@ -197,7 +210,10 @@ def release_after_commit(rt: Runtime, job: JobRecord) -> None:
     """
     try:
         with rt.own_transaction():
-            release_or_settle(rt, job)
+            if held_by_time(job):  # in a rate limit's line: released in its turn
+                rate_limits.release_due(rt, job["job_type"], rate_limits.of(fetch_job_type(rt, job["job_type"]) or {}))
+            else:
+                release_or_settle(rt, job)
     except Exception as exc:  # noqa: BLE001 - a callback must not break the caller's commit
         rt.log_error("Dartwing release after submit failed", f"{job['name']}: {exc!r}; the sweep will release it")
 
@@ -250,24 +266,6 @@ def _valid_priority(priority: Any, jt: dict[str, Any]):
         return parse_priority(priority) or parse_priority(jt.get("default_priority") or "Normal")
     except ValueError as exc:
         raise InvalidInputError(str(exc)) from None
-
-
-def valid_parent(rt: Runtime, depends_on: Any, organization: str) -> JobRecord | None:
-    if depends_on is None or depends_on == "":
-        return None
-    if not isinstance(depends_on, str):
-        raise InvalidInputError("depends_on must be a job id")
-    parent = fetch_job(rt, depends_on)
-    # Another organization's job is reported as missing, never as existing elsewhere.
-    if parent is None or parent["organization"] != organization:
-        raise InvalidInputError(
-            f"depends_on: Background Job {depends_on} not found in organization {organization}"
-        )
-    if parent["status"] in (JobStatus.CANCELED.value, JobStatus.DEAD_LETTER.value):
-        raise InvalidInputError(
-            f"depends_on: Background Job {depends_on} is {parent['status']} and will never complete"
-        )
-    return parent
 
 
 def _insert_deduplicated(rt: Runtime, row: dict[str, Any], window_seconds: int) -> None:

@@ -29,7 +29,7 @@ from . import schema
 from .outcomes import fail, finish
 from .queueing import queue_and_send, queue_for, send
 from .records import JobRecord, fetch_job
-from .release import release_or_settle
+from .release import held_by_time, release_or_settle
 from .retry_policy import ErrorType
 from .runtime import Runtime, get_runtime
 from .settings import settings
@@ -158,8 +158,8 @@ def recover_outbox(*, runtime: Runtime | None = None, batch: int = SWEEP_BATCH) 
     for job in (job for page in _stale_pages(rt, JobStatus.PENDING, cutoff, batch) for job in page):
         job.pop("type_queue")
         pair = (job["organization"], job["job_type"])
-        if pair in at_cap and not job["depends_on"]:
-            continue
+        if (pair in at_cap and not job["depends_on"]) or held_by_time(job):
+            continue  # a rate-held job: rate_limits.release_all_due, in the same minute sweep
         if release_or_settle(rt, job, message="Released by sweep"):
             rt.commit()
             moved += 1

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from .dependencies import parents_state
 from .queries import load_visible_job
 from .queueing import queue_for
+from .rate_limits import in_window
+from .rate_limits import of as rate_limit_of
 from .records import fetch_job_type
-from .release import caps_of, in_flight, parent_status
+from .release import caps_of, held_by_time, in_flight
 from .runtime import Runtime, get_runtime
 from .status import TERMINAL, JobStatus
-
-_PARENT_GONE = frozenset({JobStatus.DEAD_LETTER.value, JobStatus.CANCELED.value})
 
 
 def explain_wait(job_id: str, *, runtime: Runtime | None = None) -> dict[str, Any]:
@@ -51,17 +52,20 @@ def _reason(code: str, message: str, **details: Any) -> dict[str, Any]:
 def _pending_reasons(rt: Runtime, job: dict[str, Any]) -> list[dict[str, Any]]:
     reasons = []
     if job.get("depends_on"):
-        parent = parent_status(rt, job)
-        if parent in _PARENT_GONE:
+        state = parents_state(rt, job)
+        if state.ended is not None:
+            parent, status = state.ended
             reasons.append(_reason(
-                "parent_ended", f"Its parent {job['depends_on']} ended {parent}: the minute sweep cancels it",
-                parent=job["depends_on"], parent_status=parent,
+                "parent_ended", f"Its parent {parent} ended {status}: the minute sweep cancels it",
+                parent=parent, parent_status=status,
             ))
-        elif parent != JobStatus.COMPLETED.value:
+        for parent, status in state.open:
             reasons.append(_reason(
-                "parent", f"Waits for its parent {job['depends_on']} ({parent}) to complete",
-                parent=job["depends_on"], parent_status=parent,
+                "parent", f"Waits for its parent {parent} ({status}) to complete",
+                parent=parent, parent_status=status,
             ))
+    if held_by_time(job):
+        reasons.append(_rate_reason(rt, job))
     org_cap, type_cap, _ = caps_of(rt, job)
     if org_cap and (used := in_flight(rt, job["organization"])) >= org_cap:
         reasons.append(_reason(
@@ -79,6 +83,22 @@ def _pending_reasons(rt: Runtime, job: dict[str, Any]) -> list[dict[str, Any]]:
         reasons.append(_reason("release_due", "Nothing holds it any more: released when a slot frees or by "
                                               "the minute sweep"))
     return reasons
+
+
+def _rate_reason(rt: Runtime, job: dict[str, Any]) -> dict[str, Any]:
+    limit = rate_limit_of(fetch_job_type(rt, job["job_type"]) or {})
+    until = job["next_retry_at"]
+    if limit is None:
+        return _reason("rate_limit", "Its Job Type's rate limit was lifted: the minute sweep queues it", until=until)
+    used = in_window(rt, job, limit)
+    scope = f" in {job['organization']}" if limit.per_org else ""
+    when = "now" if until <= rt.now() else f"at {rt.aware(until).isoformat()}"
+    return _reason(
+        "rate_limit",
+        f"{used} of the {limit.count} {job['job_type']} starts allowed per {limit.period}s{scope} are taken;"
+        f" in line for the window from {when}",
+        limit=limit.count, period=limit.period, per_organization=limit.per_org, in_window=used, until=until,
+    )
 
 
 def _queued_reasons(rt: Runtime, job: dict[str, Any]) -> list[dict[str, Any]]:

@@ -110,7 +110,9 @@ def worker(ctx: click.Context, forking, burst, name, max_jobs, log_level) -> Non
 @click.argument("organization")
 @click.option("--params", "parameters", default="{}", help="Parameters as a JSON object")
 @click.option("--priority", help="Low, Normal, High or Critical (default: the Job Type's)")
-@click.option("--depends-on", help="Job id that must complete first")
+@click.option(
+    "--depends-on", multiple=True, help="Job id that must complete first (repeat it: every one must complete)"
+)
 @click.option("--timeout", type=int, help="Seconds (default: the Job Type's)")
 @click.option("--max-retries", type=int, help="Default: the Job Type's")
 @click.pass_context
@@ -126,7 +128,7 @@ def submit(
                 organization,
                 parameters,
                 priority=priority,
-                depends_on=depends_on,
+                depends_on=list(depends_on) or None,
                 timeout=timeout,
                 max_retries=max_retries,
             )
@@ -138,11 +140,18 @@ def submit(
 
 @cli.command("submit-many")
 @click.argument("jobs_file", type=click.File("r", encoding="utf-8"))
+@click.option(
+    "--on-complete", help="A job spec (JSON object) to run once every job of the file has ended, with their outcomes"
+)
 @click.pass_context
-def submit_many(ctx: click.Context, jobs_file) -> None:
+def submit_many(ctx: click.Context, jobs_file, on_complete) -> None:
     """Submit the jobs of a JSON Lines file (`-`: stdin), one submit_job object a line, as --user, in
     one transaction: all of them or, if any line is rejected, none (each rejected line is listed).
-    Prints each job's id and status."""
+    Prints each job's id and status, then the --on-complete callback's."""
+    try:
+        callback = None if on_complete is None else json.loads(on_complete)
+    except ValueError:
+        raise click.ClickException("--on-complete: not valid JSON; nothing was submitted") from None
     lines = [(number, line) for number, line in enumerate(jobs_file, start=1) if line.strip()]
     specs = []
     for number, line in lines:
@@ -153,7 +162,7 @@ def submit_many(ctx: click.Context, jobs_file) -> None:
     rt = _runtime(ctx)
     try:
         with rt.transaction():
-            jobs = submit_jobs(specs)
+            jobs = submit_jobs(specs, on_complete=callback)
     except BulkSubmitError as exc:
         for error in exc.errors:
             where = f"line {lines[error['index']][0]}" if error["index"] is not None else "batch"
@@ -161,7 +170,7 @@ def submit_many(ctx: click.Context, jobs_file) -> None:
         raise click.ClickException(f"{len(exc.errors)} line(s) rejected; nothing was submitted") from None
     except DartwingError as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
-    for job in jobs:
+    for job in jobs + ([jobs.on_complete] if jobs.on_complete else []):
         click.echo(f"{job.name} {job.status}")
 
 

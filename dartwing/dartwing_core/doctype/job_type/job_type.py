@@ -5,6 +5,7 @@ from frappe import _
 from frappe.model.document import Document
 
 from dartwing.dartwing_core.background_jobs.execution import resolve_handler
+from dartwing.dartwing_core.background_jobs.rate_limits import MAX_COUNT, MAX_PERIOD_SECONDS
 from dartwing.dartwing_core.background_jobs.status import parse_priority
 from dartwing.dartwing_core.background_jobs.submission import MAX_RETRIES_LIMIT, MAX_TIMEOUT_SECONDS
 
@@ -13,6 +14,8 @@ LIMITS = {
     "max_retries": (0, MAX_RETRIES_LIMIT),
     "deduplication_window": (0, 30 * 24 * 3600),
     "max_concurrent_per_org": (0, 100_000),
+    "rate_limit_count": (0, MAX_COUNT),
+    "rate_limit_period": (1, MAX_PERIOD_SECONDS),
 }
 
 

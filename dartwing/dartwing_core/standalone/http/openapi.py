@@ -20,6 +20,7 @@ from dartwing.dartwing_core.background_jobs.bulk_operations import (
     MAX_OLDER_THAN_HOURS,
 )
 from dartwing.dartwing_core.background_jobs.cron import MAX_CRON_LENGTH, MAX_TIMEZONE_LENGTH
+from dartwing.dartwing_core.background_jobs.dependencies import MAX_PARENTS
 from dartwing.dartwing_core.background_jobs.queries import MAX_LIST_LIMIT, MAX_LIST_START, MAX_NAME_LENGTH
 from dartwing.dartwing_core.background_jobs.schedule_tick import GRACE_SECONDS
 from dartwing.dartwing_core.background_jobs.schedules import (
@@ -44,7 +45,12 @@ PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
         "Handler parameters: a JSON object, or its JSON text (64 KiB at most)",
     ),
     "priority": ({"type": "string", "enum": [p.value for p in Priority]}, "Default: the Job Type's"),
-    "depends_on": (JOB_ID, "A job of the same organization that must complete first"),
+    "depends_on": (
+        {"oneOf": [JOB_ID, {"type": "array", "items": JOB_ID, "minItems": 1, "maxItems": MAX_PARENTS}]},
+        "A job of the same organization that must complete first, or a list of them (fan-in: the job runs"
+        " once every one has completed, and is canceled if one ends Dead Letter or Canceled); a form may"
+        " send the list as its JSON text",
+    ),
     "timeout": (
         {"type": "integer", "minimum": 1, "maximum": MAX_TIMEOUT_SECONDS},
         "Seconds; default: the Job Type's",
@@ -123,6 +129,15 @@ PARAMETERS["jobs"] = (
     },
     f"Job specs, each with submit_job's parameters; at most {MAX_BULK_JOBS}. All or nothing: one rejected"
     " item rejects the batch (400, `errors` lists every rejected item by index)",
+)
+PARAMETERS["on_complete"] = (
+    {
+        **PARAMETERS["jobs"][0]["items"],
+        "properties": {k: v for k, v in PARAMETERS["jobs"][0]["items"]["properties"].items() if k != "depends_on"},
+    },
+    "A callback job (a job spec without depends_on, in the organization of every job of the batch) that runs"
+    " once every job of the batch has ended, Completed or not; its handler reads their ids and statuses from"
+    " `context.dependencies`. The answer's `on_complete` names it",
 )
 REQUIRED: dict[str, tuple[str, ...]] = {
     "submit_job": ("job_type", "organization"),

@@ -4,7 +4,7 @@ Anything the endpoint does not take is refused (400) instead of silently ignored
 parameter name is an error the client sees. Bodies are capped (413) before they are parsed. JSON is
 read strictly (400): no NaN or Infinity (nor numbers that only a float's infinity could hold), and no
 nesting deeper than MAX_JSON_DEPTH, which the engine's hashing and storage would otherwise recurse
-into. A `parameters` or `jobs` value sent as JSON text is held to the same rules.
+into. A `parameters`, `jobs` or `on_complete` value sent as JSON text is held to the same rules.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ async def call_arguments(request: Request, function: Callable[..., Any]) -> dict
         raise InvalidInputError(
             f"unknown parameter(s): {', '.join(unknown)}; accepted: {', '.join(sorted(accepted))}"
         )
-    for name in ("parameters", "jobs"):  # JSON text, as a form body carries it
+    for name in ("parameters", "jobs", "on_complete"):  # JSON text, as a form body carries it
         if isinstance(params.get(name), str) and params[name].strip():
             params[name] = loads(params[name], name)
     return params
