@@ -12,6 +12,7 @@ from conftest import ADMIN, ALICE, BOB, ORG_A, ORG_B
 from dartwing.dartwing_core.background_jobs import (
     JobNotFoundError,
     NotPermittedError,
+    delays,
     get_job_history,
     schema,
     submit_job,
@@ -136,6 +137,8 @@ def test_every_sweep_query_uses_an_index(rt):
         "orphans": sweeps.orphan_query(now),
         "stale pending": sweeps.stale_query(JobStatus.PENDING, now),
         "stale queued": sweeps.stale_query(JobStatus.QUEUED, now),
+        "due delayed": delays._DUE.build().params(now=now),
+        "next run time": delays._NEXT_RUN_AT.build().params(now=now),
         "cleanup batch": expired_query(now - timedelta(days=30), "Completed", 500),
         "org list": sa.select(bj.c.name)
         .where(bj.c.organization == ORG_A)

@@ -38,6 +38,8 @@ def submit_job(
     depends_on=None,
     timeout=None,
     max_retries=None,
+    run_at=None,
+    delay=None,
 ):
     frappe.form_dict[_RATE_KEY] = frappe.session.user
     return _submit_within_rate_limit(
@@ -48,6 +50,8 @@ def submit_job(
         depends_on=depends_on,
         timeout=timeout,
         max_retries=max_retries,
+        run_at=run_at,
+        delay=delay,
     )
 
 

@@ -66,8 +66,10 @@ def submit_job(
     depends_on=None,
     timeout=None,
     max_retries=None,
+    run_at=None,
+    delay=None,
 ) -> dict[str, Any]:
-    """Submit a job; it is queued when the request commits."""
+    """Submit a job; it is queued when the request commits, or at `run_at` / after `delay` seconds."""
     _refuse_empty(
         job_type=job_type,
         organization=organization,
@@ -76,6 +78,8 @@ def submit_job(
         depends_on=depends_on,
         timeout=timeout,
         max_retries=max_retries,
+        run_at=run_at,
+        delay=delay,
     )
     job = _submit(
         job_type,
@@ -85,8 +89,13 @@ def submit_job(
         depends_on=_json_list(depends_on),
         timeout=timeout,
         max_retries=max_retries,
+        run_at=run_at,
+        delay=delay,
     )
-    return {"job_id": job.name, "status": job.status, "message": "Job submitted successfully"}
+    answer = {"job_id": job.name, "status": job.status, "message": "Job submitted successfully"}
+    if job.get("run_at"):
+        answer["run_at"] = get_runtime().aware(job["run_at"]).isoformat()
+    return answer
 
 
 def submit_jobs(jobs=None, on_complete=None) -> dict[str, Any]:

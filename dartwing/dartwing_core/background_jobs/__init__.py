@@ -26,6 +26,7 @@ _EXPORTS = {
         "errors",
     ),
     **dict.fromkeys(("PermanentError", "TransientError"), "retry_policy"),
+    "RetryLater": "snooze",
     **dict.fromkeys(("get_job_history", "get_job_status", "list_jobs"), "queries"),
     **dict.fromkeys(("JobStatus", "Priority"), "status"),
     "submit_job": "submission",

@@ -8,7 +8,7 @@ parameters, under a dedup window) are an error at the later index, as is an item
 already holds its dedup slot. Then: the names in one statement (`Runtime.make_names`), the jobs and
 their log rows in multi-row INSERTs, and after the caller's commit all the RQ messages in one
 pipeline (`Runtime.enqueue_many`). Jobs a parent or a cap holds are inserted Pending and released
-after the commit, as single submits are.
+after the commit, as single submits are; delayed ones wait Pending for the delay releaser.
 
 A batch (`on_complete=spec`) adds one more job, the callback, that depends on every job of the batch
 and runs once all of them have ended, whatever their end: like Sidekiq's `on_complete` (not Celery's
@@ -45,7 +45,7 @@ from .submission import (
 
 MAX_BULK_JOBS = 1000
 SPEC_FIELDS = frozenset(
-    {"job_type", "organization", "parameters", "priority", "depends_on", "timeout", "max_retries"}
+    {"job_type", "organization", "parameters", "priority", "depends_on", "timeout", "max_retries", "run_at", "delay"}
 )
 _DEDUP_ATTEMPTS = 3
 # Rows per INSERT: powers of two up to this, so a process compiles at most nine statement shapes
@@ -80,7 +80,7 @@ def submit_jobs(
     """Create many Background Jobs as the runtime's current user; they run after the caller commits.
 
     `specs`: a list of dicts with submit_job's arguments (job_type, organization, parameters,
-    priority, depends_on, timeout, max_retries), at most MAX_BULK_JOBS. `on_complete`: the spec of a
+    priority, depends_on, timeout, max_retries, run_at, delay), at most MAX_BULK_JOBS. `on_complete`: the spec of a
     callback job (no depends_on) that runs once every job of the batch has ended (see above).
     Returns the rows in the order given, the callback as `.on_complete`. Raises InvalidInputError
     for a malformed batch or callback, BulkSubmitError naming every rejected item; in either case
@@ -140,8 +140,8 @@ def submit_jobs(
         rt.after_commit(lambda: _send_all(rt, messages))
     rate_lines: set[str] = set()  # one release per rate-limited type takes its whole line
     for row, now in zip(rows, queued, strict=True):
-        if now or (held_by_time(row) and row["job_type"] in rate_lines):
-            continue
+        if now or row.get("run_at") or (held_by_time(row) and row["job_type"] in rate_lines):
+            continue  # a delayed job is the delay releaser's to queue
         if held_by_time(row):
             rate_lines.add(row["job_type"])
         rt.after_commit(_release_later(rt, JobRecord(row)))
@@ -231,6 +231,8 @@ def _validated_rows(
                 depends_on,
                 spec.get("timeout"),
                 spec.get("max_retries"),
+                run_at=spec.get("run_at"),
+                delay=spec.get("delay"),
                 now=now,
             )
             names_of_parents = dependencies.parent_names(depends_on)

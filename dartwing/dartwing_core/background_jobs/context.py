@@ -1,4 +1,5 @@
-"""JobContext: what a handler gets — its parameters, progress reporting, cancel checkpoints, a logger."""
+"""JobContext: what a handler gets — its parameters, progress reporting, cancel checkpoints, snooze,
+a logger."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from .events import ProgressThrottle, publish_progress
 from .records import loads, update_own_attempt
 from .runtime import Runtime
+from .snooze import RetryLater
 from .statements import statement
 from .status import JobStatus
 
@@ -97,3 +99,8 @@ class JobContext:
             raise LeaseLost(f"attempt {self.attempt} of {self.job_name} no longer owns the job")
         if row["cancel_requested"]:
             raise JobCanceled("Canceled at a checkpoint")
+
+    def snooze(self, seconds: float, reason: str | None = None) -> None:
+        """Stop here and run the job again in `seconds`, without counting a failure (snooze.py): raises
+        RetryLater, so nothing after the call runs and the handler's uncommitted writes roll back."""
+        raise RetryLater(seconds, reason)

@@ -28,6 +28,7 @@ from .records import JobRecord
 from .retry_policy import ErrorType, classify, is_connection_error
 from .runtime import Runtime, get_runtime
 from .settings import settings
+from .snooze import RetryLater, record_snooze
 from .statements import statement
 from .status import JobStatus
 
@@ -284,6 +285,8 @@ def _success_values(rt: Runtime, result: Any) -> dict[str, Any]:
 
 
 def _record_failure(rt: Runtime, job: JobRecord, attempt: int, exc: BaseException, started: float) -> str:
+    if isinstance(exc, RetryLater):
+        return record_snooze(rt, job, attempt, exc, duration_ms=_elapsed_ms(started))
     if isinstance(exc, JobCanceled):
         values = {"completed_at": rt.now()}
         return finish(

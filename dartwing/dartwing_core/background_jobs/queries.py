@@ -42,6 +42,8 @@ PUBLIC_FIELDS = (
     "retry_count",
     "max_retries",
     "next_retry_at",
+    "run_at",
+    "snooze_count",
     "timeout",
     "attempt",
     "depends_on",
@@ -53,7 +55,7 @@ PUBLIC_FIELDS = (
     "completed_at",
 )
 # Stored naive; answered with their offset (Runtime.aware).
-TIMESTAMP_FIELDS = ("next_retry_at", "creation", "modified", "queued_at", "started_at", "completed_at")
+TIMESTAMP_FIELDS = ("next_retry_at", "run_at", "creation", "modified", "queued_at", "started_at", "completed_at")
 
 
 def validate_job_id(job_id: Any) -> str:

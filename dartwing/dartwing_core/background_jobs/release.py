@@ -1,7 +1,8 @@
 """When a Pending job may go to the queue, and what a finished job releases or cancels.
 
-A Pending job is released (→ Queued) once its parents have Completed (dependencies.py) and its
-organization is under its concurrency caps (the Organization's `max_concurrent_jobs`, the Job Type's
+A Pending job is released (→ Queued) once its `run_at` has come (a delayed or snoozed job: delays.py
+queues it on time), its parents have Completed (dependencies.py) and its organization is under its
+concurrency caps (the Organization's `max_concurrent_jobs`, the Job Type's
 `max_concurrent_per_org`; 0 means no cap). Jobs over a cap wait Pending, outside RQ, so one
 tenant's flood never sits in front of another tenant's jobs. Releases happen in the transaction that
 frees the slot or completes the parent; the minute sweep catches anything left behind.
@@ -64,7 +65,11 @@ def _WAITING_IN_ORG(sa, t):
     bj = t.background_job
     return (
         sa.select(bj)
-        .where(bj.c.organization == sa.bindparam("organization"), bj.c.status == JobStatus.PENDING.value)
+        .where(
+            bj.c.organization == sa.bindparam("organization"),
+            bj.c.status == JobStatus.PENDING.value,
+            bj.c.run_at.is_(None),  # a job held by time is released by delays.py when due
+        )
         .order_by(bj.c.creation, bj.c.name)
         .limit(_RELEASE_BATCH)
     )
@@ -101,9 +106,11 @@ def _queue_under_caps(rt: Runtime, job: dict[str, Any], message: str | None) -> 
 
 
 def queues_at_submit(job: dict[str, Any], org_cap: int, type_cap: int, rate_limited: bool = False) -> bool:
-    """True when nothing can hold the new job (no parent, no cap, no rate limit): its submit may
-    queue it at once."""
-    return not job.get("depends_on") and not org_cap and not type_cap and not rate_limited
+    """True when nothing can hold the new job (no run time, parent, cap or rate limit): its submit
+    may queue it at once."""
+    return (
+        not job.get("run_at") and not job.get("depends_on") and not org_cap and not type_cap and not rate_limited
+    )
 
 
 def held_by_time(job: dict[str, Any]) -> bool:
@@ -111,10 +118,16 @@ def held_by_time(job: dict[str, Any]) -> bool:
     return job["status"] == JobStatus.PENDING.value and job.get("next_retry_at") is not None
 
 
+def waits_for_run_at(rt: Runtime, job: dict[str, Any]) -> bool:
+    """Whether the job waits for its `run_at` (a delayed or snoozed job: delays.py), not come yet."""
+    run_at = job.get("run_at")
+    return run_at is not None and run_at > rt.now()
+
+
 def try_release(rt: Runtime, job: dict[str, Any], *, message: str | None = None, due: bool = False) -> bool:
-    """Queue a Pending job in the current transaction if its parents are done and caps allow; a job
-    held by time only when its releaser says it is `due`."""
-    if job["status"] != JobStatus.PENDING.value or (held_by_time(job) and not due):
+    """Queue a Pending job in the current transaction if its run time has come, its parents are done
+    and caps allow; a job held by a rate limit only when its releaser says it is `due`."""
+    if job["status"] != JobStatus.PENDING.value or (held_by_time(job) and not due) or waits_for_run_at(rt, job):
         return False
     if job.get("depends_on") and not dependencies.parents_state(rt, job).done:
         return False
@@ -137,6 +150,8 @@ def release_or_settle(rt: Runtime, job: dict[str, Any], *, message: str | None =
             return False
     if held_by_time(job):
         return False  # its own releaser queues it (rate_limits.release_due)
+    if waits_for_run_at(rt, job):
+        return False
     return _queue_under_caps(rt, job, message)
 
 

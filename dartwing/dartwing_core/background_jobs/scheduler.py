@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from . import schema
 from .cleanup import cleanup_old_jobs
+from .delays import release_due
 from .metrics import get_job_metrics
 from .overdue import claim_minute_sweep
 from .rate_limits import release_all_due
@@ -51,9 +52,9 @@ def _as_admin(work: Callable[[Runtime], Any]) -> Any:
 
 
 def every_minute() -> dict[str, int] | None:
-    """Due retries, orphan recovery, outbox recovery (which also releases dependency- and cap-held jobs),
-    the due Job Schedule occurrences (schedule_tick.py), and the jobs rate limits held whose window has
-    room.
+    """Due retries, orphan recovery, due delayed jobs (the backstop of the delay releaser), outbox
+    recovery (which also releases dependency- and cap-held jobs), the due Job Schedule occurrences
+    (schedule_tick.py), and the jobs rate limits held whose window has room.
 
     The cron entry point. It takes the sweep's turn (overdue.py) when no run holds it, so that workers
     do not sweep again for the next `sweep_overdue_seconds`, and sweeps either way.
@@ -73,6 +74,7 @@ def minute_sweep_now() -> dict[str, int] | None:
         return {
             "retries": requeue_due_retries(runtime=rt),
             "orphans": recover_orphans(runtime=rt),
+            "delayed": release_due(rt),
             "outbox": recover_outbox(runtime=rt),
             "schedules": fire_due_schedules(runtime=rt),
             "rate_limited": release_all_due(rt),

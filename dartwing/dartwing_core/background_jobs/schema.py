@@ -111,6 +111,7 @@ INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
     "Background Job": (
         ("creation",),  # list_jobs and Desk sort by creation (Frappe adds none for it at create)
         ("status", "next_retry_at"),
+        ("status", "run_at"),  # delayed and snoozed jobs coming due (delays.py)
         ("status", "modified"),
         # (organization, status) prefix: per-organization counts and caps; with modified: the
         # organization-scoped metrics windows (its recent Completed / Dead Letter rows) stay ranges.

@@ -35,6 +35,8 @@ class Settings:
     sweep_overdue_seconds: float
     redis_socket_timeout_seconds: float
     claim_outage_wait_seconds: float
+    delay_poll_seconds: float
+    max_snoozes: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -63,6 +65,11 @@ class Settings:
             # its message (execution.py); then it drops the message and the outbox sweep sends the
             # still-Queued row again.
             claim_outage_wait_seconds=_number("DARTWING_CLAIM_OUTAGE_WAIT_SECONDS", 30),
+            # The delayed-job releaser (delays.py) sleeps until the earliest run time it knows of, but
+            # never longer than this: a job submitted meanwhile may be due sooner.
+            delay_poll_seconds=_number("DARTWING_DELAY_POLL_SECONDS", 1.0),
+            # Snoozes one job may take (snooze.py); past them a snooze counts as a transient failure.
+            max_snoozes=_number("DARTWING_MAX_SNOOZES", 25),
         )
 
 

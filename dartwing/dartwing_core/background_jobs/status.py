@@ -40,7 +40,8 @@ S = JobStatus
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     S.PENDING: frozenset({S.QUEUED, S.CANCELED}),
     S.QUEUED: frozenset({S.RUNNING, S.CANCELED, S.PENDING}),
-    S.RUNNING: frozenset({S.COMPLETED, S.FAILED, S.TIMED_OUT, S.CANCELED}),
+    # Running → Pending: a snooze (snooze.py), back to waiting for its run time, no failure counted.
+    S.RUNNING: frozenset({S.COMPLETED, S.FAILED, S.TIMED_OUT, S.CANCELED, S.PENDING}),
     S.FAILED: frozenset({S.QUEUED, S.DEAD_LETTER, S.CANCELED}),
     S.TIMED_OUT: frozenset({S.QUEUED, S.DEAD_LETTER, S.CANCELED}),
     S.DEAD_LETTER: frozenset({S.QUEUED}),

@@ -2,10 +2,11 @@
 
 Nothing here commits or rolls back the caller's transaction. Every check runs before the first write,
 so a rejected submit leaves the database and Redis exactly as they were. A job that nothing holds (no
-parent, no concurrency cap) is inserted Queued (its log still shows Pending → Queued) and its RQ
-message leaves after the commit; a crash in between leaves a Queued row with no message, which the
-minute sweep re-sends. A job with a parent or under a cap is inserted Pending and released after the
-commit, in a transaction of its own (`Runtime.own_transaction`) that takes the organization's lock,
+parent, no concurrency cap, no run time) is inserted Queued (its log still shows Pending → Queued)
+and its RQ message leaves after the commit; a crash in between leaves a Queued row with no message,
+which the minute sweep re-sends. A delayed job is inserted Pending with its `run_at`, and the delay
+releaser queues it on time (delays.py). A job with a parent or under a cap is inserted Pending and
+released after the commit, in a transaction of its own (`Runtime.own_transaction`) that takes the organization's lock,
 so the caller's transaction never holds it. Dedup is atomic through the unique `job_hash` column: the
 database, not a read-then-insert, decides which of two identical submits wins.
 """
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import dependencies, rate_limits, tenancy
+from .delays import run_at_of
 from .errors import DuplicateJobError, InvalidInputError, NotPermittedError
 from .hashing import canonical_json, parameters_hash
 from .inputs import bounded_int
@@ -98,9 +100,12 @@ def submit_job(
     timeout: int | None = None,
     max_retries: int | None = None,
     *,
+    run_at: datetime | str | None = None,
+    delay: float | None = None,
     runtime: Runtime | None = None,
 ) -> JobRecord:
-    """Create a Background Job as the runtime's current user; it runs after the caller commits.
+    """Create a Background Job as the runtime's current user; it runs after the caller commits, or
+    from `run_at` (an aware datetime) or `delay` seconds after the submit, whichever is given.
 
     `depends_on`: a job id, or a list of them (fan-in): the job waits Pending until every one has
     Completed, and is canceled if one ends Dead Letter or Canceled. Raises InvalidInputError (400), NotPermittedError (403) or DuplicateJobError (409); in every
@@ -109,7 +114,10 @@ def submit_job(
     rt = runtime or get_runtime()
     user = rt.current_user()
     jt = checked_job_type(rt, user, job_type, organization)
-    row = new_row(rt, user, jt, job_type, organization, parameters, priority, depends_on, timeout, max_retries)
+    row = new_row(
+        rt, user, jt, job_type, organization, parameters, priority, depends_on, timeout, max_retries,
+        run_at=run_at, delay=delay,
+    )
     parents = dependencies.parent_names(depends_on)
     row["open_parents"] = dependencies.open_count(rt, parents, organization)
     row["name"] = rt.make_name(JOB_NAMING_SERIES)
@@ -119,7 +127,7 @@ def submit_job(
     record_submit(rt, row, row["creation"])
     if queue_now:
         send_after_commit(rt, row, queue_for(row, jt))
-    else:
+    elif not row.get("run_at"):  # a delayed job is the delay releaser's to queue
         rt.after_commit(lambda: release_after_commit(rt, JobRecord(row)))
     return row
 
@@ -149,17 +157,22 @@ def new_row(
     timeout: Any,
     max_retries: Any,
     *,
+    run_at: Any = None,
+    delay: Any = None,
     now: datetime | None = None,
 ) -> JobRecord:
     """The validated Pending row of a new job, without its name (`jt`: from `checked_job_type`),
     created at `now` (default: the runtime's clock; a bulk submit's jobs share one instant). Its
-    parents are checked apart (dependencies.open_count), which sets `open_parents`."""
+    parents are checked apart (dependencies.open_count), which sets `open_parents`. A delayed one
+    has `run_at`; the column is left out otherwise, so an undelayed submit's INSERT stays the one
+    precompiled statement it was."""
     params_json = _valid_parameters(parameters)
     parents = dependencies.parent_names(depends_on)
     chosen_priority = _valid_priority(priority, jt)
     now = now or rt.now()
+    held_until = run_at_of(rt, now, run_at, delay)
     params_hash = parameters_hash(job_type, organization, params_json)
-    return JobRecord(
+    row = JobRecord(
         creation=now,
         modified=now,
         owner=user,
@@ -180,6 +193,9 @@ def new_row(
         timeout=bounded_int("timeout", timeout, 1, MAX_TIMEOUT_SECONDS, default=jt.get("default_timeout") or 300),
         max_retries=bounded_int("max_retries", max_retries, 0, MAX_RETRIES_LIMIT, default=jt.get("max_retries")),
     )
+    if held_until is not None:
+        row["run_at"] = held_until
+    return row
 
 
 def dedup_window(jt: dict[str, Any]) -> int:
@@ -188,11 +204,12 @@ def dedup_window(jt: dict[str, Any]) -> int:
 
 
 def queue_at_insert(rt: Runtime, row: JobRecord, jt: dict[str, Any]) -> bool:
-    """Make the named row Queued when nothing can hold it (no parent, no cap, no rate limit); True
-    if it did. A job of a rate-limited type joins its line instead: Pending, due at once."""
+    """Make the named row Queued when nothing can hold it (no run time, parent, cap or rate limit);
+    True if it did. A job of a rate-limited type joins its line instead: Pending, due at once (a
+    delayed one when its run time comes, and a worker's claim holds it if the window is full)."""
     org_cap, type_cap = int(jt["max_concurrent_jobs"] or 0), int(jt.get("max_concurrent_per_org") or 0)
     rate_limited = rate_limits.of(jt) is not None
-    if rate_limited:
+    if rate_limited and not row.get("run_at"):
         row["next_retry_at"] = row["creation"]
     if not queues_at_submit(row, org_cap, type_cap, rate_limited):
         return False

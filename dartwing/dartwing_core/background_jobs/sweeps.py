@@ -6,6 +6,7 @@
   dependencies, and a crash says nothing about them, while the silence before the sweep noticed it
   has already cost 35-45 s. The run still counts as a retry, so a job that kills its worker every
   time (out of memory, say) ends in Dead Letter after max_retries + 1 runs;
+- delayed: Pending jobs whose run time has come, for when no delay releaser runs (delays.py);
 - outbox: Pending jobs that were never released (crash after commit, parent done, slot free) are
   released (or canceled, if the parent ended Dead Letter / Canceled before they committed), and
   Queued jobs whose RQ message is gone (Redis flushed or restarted) are re-sent.
@@ -75,8 +76,13 @@ def orphan_query(cutoff, batch: int = SWEEP_BATCH) -> sa.Select:
 
 def stale_query(status: JobStatus, cutoff, batch: int = SWEEP_BATCH, after: tuple | None = None) -> sa.Select:
     """Rows of `status` untouched since `cutoff`, oldest first; `after` = (modified, name) of the
-    previous page's last row."""
-    stmt = _with_type_queue().where(bj.c.status == status.value, bj.c.modified < cutoff)
+    previous page's last row. A delayed job waiting for its run time is nobody's leftover (the delay
+    releaser and `release_due` queue it); a released one ran its run time before `cutoff`."""
+    stmt = _with_type_queue().where(
+        bj.c.status == status.value,
+        bj.c.modified < cutoff,
+        sa.or_(bj.c.run_at.is_(None), bj.c.run_at < cutoff),
+    )
     if after is not None:
         modified, name = after
         stmt = stmt.where(

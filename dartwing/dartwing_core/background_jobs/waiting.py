@@ -1,7 +1,7 @@
 """Why a job is not running: what holds it, and until when.
 
 "Why is my job stuck?" is the first question operators and app developers ask. The answer is read
-from the same rules that hold a job (release.py: parent and caps; the retry policy's planned time; the
+from the same rules that hold a job (release.py: run time, parent and caps; the retry policy's planned time; the
 outbox: a Queued row with no RQ message; RQ's registry of live workers), so it cannot drift from
 them. Each reason has a stable `reason` code for programs and a `message` for people.
 """
@@ -16,7 +16,7 @@ from .queueing import queue_for
 from .rate_limits import in_window
 from .rate_limits import of as rate_limit_of
 from .records import fetch_job_type
-from .release import caps_of, held_by_time, in_flight
+from .release import caps_of, held_by_time, in_flight, waits_for_run_at
 from .runtime import Runtime, get_runtime
 from .status import TERMINAL, JobStatus
 
@@ -51,6 +51,14 @@ def _reason(code: str, message: str, **details: Any) -> dict[str, Any]:
 
 def _pending_reasons(rt: Runtime, job: dict[str, Any]) -> list[dict[str, Any]]:
     reasons = []
+    if waits_for_run_at(rt, job):
+        snoozes = int(job.get("snooze_count") or 0)
+        reasons.append(_reason(
+            "run_at",
+            f"Waits for its run time until {rt.aware(job['run_at']).isoformat()}"
+            + (f" (snoozed {snoozes} time(s))" if snoozes else ""),
+            until=job["run_at"], snooze_count=snoozes,
+        ))
     if job.get("depends_on"):
         state = parents_state(rt, job)
         if state.ended is not None:
@@ -80,8 +88,8 @@ def _pending_reasons(rt: Runtime, job: dict[str, Any]) -> list[dict[str, Any]]:
             limit=type_cap, in_flight=used,
         ))
     if not reasons:
-        reasons.append(_reason("release_due", "Nothing holds it any more: released when a slot frees or by "
-                                              "the minute sweep"))
+        reasons.append(_reason("release_due", "Nothing holds it any more: released when a slot frees, by the "
+                                              "delay releaser or by the minute sweep"))
     return reasons
 
 

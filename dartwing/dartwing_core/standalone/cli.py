@@ -115,11 +115,13 @@ def worker(ctx: click.Context, forking, burst, name, max_jobs, log_level) -> Non
 )
 @click.option("--timeout", type=int, help="Seconds (default: the Job Type's)")
 @click.option("--max-retries", type=int, help="Default: the Job Type's")
+@click.option("--delay", help="Run it this many seconds from now")
+@click.option("--run-at", help="Run it at this ISO 8601 time, with its offset (2030-01-01T09:00:00+01:00)")
 @click.pass_context
 def submit(
-    ctx: click.Context, job_type, organization, parameters, priority, depends_on, timeout, max_retries
+    ctx: click.Context, job_type, organization, parameters, priority, depends_on, timeout, max_retries, delay, run_at
 ) -> None:
-    """Submit a job as --user and print its id and status."""
+    """Submit a job as --user and print its id and status (a delayed job's with its run time)."""
     rt = _runtime(ctx)
     try:
         with rt.transaction():
@@ -131,10 +133,13 @@ def submit(
                 depends_on=list(depends_on) or None,
                 timeout=timeout,
                 max_retries=max_retries,
+                delay=delay,
+                run_at=run_at,
             )
     except DartwingError as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
-    click.echo(f"{job.name} {get_job_status(job.name).status}")
+    waits = f" until {rt.aware(job['run_at']).isoformat()}" if job.get("run_at") else ""
+    click.echo(f"{job.name} {get_job_status(job.name).status}{waits}")
     rt.commit()
 
 
@@ -221,14 +226,16 @@ def metrics(ctx: click.Context, organization) -> None:
 @click.option("--ticks", type=int, help="Stop after this many due ticks (default: run forever)")
 @click.pass_context
 def scheduler(ctx: click.Context, ticks) -> None:
-    """Run the sweeps on the hooks.py schedule; safe on several hosts (one run per tick)."""
+    """Run the sweeps on the hooks.py schedule, and release delayed jobs on time; safe on several
+    hosts (one run per tick, one release per job)."""
     from .logs import log_to_file
-    from .scheduler import run_scheduler, start_orphan_checks
+    from .scheduler import run_scheduler, start_delay_releases, start_orphan_checks
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     rt = _runtime(ctx)
     log_to_file(rt.config.home, "scheduler")
     start_orphan_checks(rt)
+    start_delay_releases(rt)
     run_scheduler(rt, ticks=ticks)
 
 

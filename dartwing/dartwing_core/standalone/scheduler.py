@@ -15,6 +15,10 @@ Beside the schedule, a thread checks for orphans (Running jobs whose worker died
 would add up to a minute to the silence that proves a worker dead, and a killed worker's job must
 run again within a minute of the kill. The check is one indexed read of the Running rows, which are
 as many as the jobs being run.
+
+A second thread releases delayed and snoozed jobs as their run time comes (background_jobs/delays.py):
+the minute tick would start them up to a minute late. Every scheduler runs one; their releases are
+compare-and-sets, so a job is queued once.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import redis
 import sqlalchemy as sa
 from croniter import croniter
 
+from dartwing.dartwing_core.background_jobs.delays import run_releaser
 from dartwing.dartwing_core.background_jobs.scheduler import SCHEDULE
 from dartwing.dartwing_core.background_jobs.settings import settings
 from dartwing.dartwing_core.background_jobs.sweeps import recover_orphans
@@ -140,5 +145,19 @@ def start_orphan_checks(rt: StandaloneRuntime, stop: threading.Event | None = No
                 log.info("orphan check recovered %s job(s)", recovered)
 
     thread = threading.Thread(target=run, name="dartwing-orphan-checks", daemon=True)
+    thread.start()
+    return thread
+
+
+def start_delay_releases(rt: StandaloneRuntime, stop: threading.Event | None = None) -> threading.Thread:
+    """Release due delayed and snoozed jobs on time (delays.run_releaser), as Administrator, in a
+    daemon thread until `stop` is set."""
+    stop = stop or threading.Event()
+
+    def run() -> None:
+        rt.set_user(ADMIN_USER)  # this thread's user: the runtime keeps one per thread
+        run_releaser(rt, stop)
+
+    thread = threading.Thread(target=run, name="dartwing-delay-releases", daemon=True)
     thread.start()
     return thread

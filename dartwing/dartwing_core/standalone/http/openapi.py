@@ -20,6 +20,7 @@ from dartwing.dartwing_core.background_jobs.bulk_operations import (
     MAX_OLDER_THAN_HOURS,
 )
 from dartwing.dartwing_core.background_jobs.cron import MAX_CRON_LENGTH, MAX_TIMEZONE_LENGTH
+from dartwing.dartwing_core.background_jobs.delays import MAX_DELAY_SECONDS
 from dartwing.dartwing_core.background_jobs.dependencies import MAX_PARENTS
 from dartwing.dartwing_core.background_jobs.queries import MAX_LIST_LIMIT, MAX_LIST_START, MAX_NAME_LENGTH
 from dartwing.dartwing_core.background_jobs.schedule_tick import GRACE_SECONDS
@@ -58,6 +59,14 @@ PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
     "max_retries": (
         {"type": "integer", "minimum": 0, "maximum": MAX_RETRIES_LIMIT},
         "Default: the Job Type's",
+    ),
+    "run_at": (
+        {"type": "string", "format": "date-time", "examples": ["2030-01-01T09:00:00+01:00"]},
+        "Run the job at this time (ISO 8601 with its offset; a past time runs it now); not with delay",
+    ),
+    "delay": (
+        {"type": "number", "minimum": 0, "maximum": MAX_DELAY_SECONDS},
+        "Run the job this many seconds after the submit; not with run_at",
     ),
     "job_id": (JOB_ID, "Background Job id"),
     "status": ({"type": "string", "enum": [s.value for s in JobStatus]}, "Only jobs in this status"),
@@ -157,7 +166,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 ERRORS = {
     "400": "Invalid input (unknown job type, bad priority, parameters not an object or too large, bad id, bad"
-    " cron expression or time zone, ...)",
+    " cron expression or time zone, run_at without an offset or with delay, ...)",
     "401": "Missing or wrong token",
     "403": "Not a member of the organization, not an administrator, or an HTTP method the endpoint refuses",
     "404": "No such job or schedule (also for another organization's)",

@@ -43,7 +43,8 @@ ENGINE_STATUSES = {
     seed: [s.value for s, mapped in SEED_STATUS.items() if mapped == seed]
     for seed in set(SEED_STATUS.values())
 }
-CREATE_FIELDS = {"job_type", "priority", "payload", "max_retries", "organization"}
+# run_at / delay: a delayed job (the engine's own names; seed 004 had none).
+CREATE_FIELDS = {"job_type", "priority", "payload", "max_retries", "organization", "run_at", "delay"}
 
 
 def seed_view(job: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +61,7 @@ def seed_view(job: dict[str, Any]) -> dict[str, Any]:
         "retry_count": job["retry_count"],
         "max_retries": job["max_retries"],
         "next_retry_at": job["next_retry_at"],
+        "run_at": job["run_at"],
         "created_at": job["creation"],
         "started_at": job["started_at"],
         "completed_at": job["completed_at"],
@@ -90,6 +92,11 @@ def _seed_specs(rt: StandaloneRuntime, items: Any) -> tuple[list[Any], dict[int,
         fields = {("parameters" if key == "payload" else key): value for key, value in item.items()}
         specs.append({**fields, "organization": item.get("organization") or default[0]})
     return specs, errors
+
+
+def _aware_run_at(rt: StandaloneRuntime, job: dict[str, Any]) -> dict[str, Any]:
+    """A new delayed job's run time with its offset, as get_job_status answers it."""
+    return {"run_at": rt.aware(job["run_at"])} if job.get("run_at") else {}
 
 
 def _organization_for(rt: StandaloneRuntime, user: str, given: Any) -> str:
@@ -148,6 +155,8 @@ def routes(rt: StandaloneRuntime, run_as, limit_submits) -> list[Route]:
             data.get("payload"),
             priority=data.get("priority"),
             max_retries=data.get("max_retries"),
+            run_at=data.get("run_at"),
+            delay=data.get("delay"),
         )
         return seed_view(get_job_status(job.name))
 
@@ -160,8 +169,8 @@ def routes(rt: StandaloneRuntime, run_as, limit_submits) -> list[Route]:
             jobs = submit_jobs(specs)
         except BulkSubmitError as exc:
             raise BulkSubmitError([own_errors.get(e["index"], e) for e in exc.errors]) from None
-        empty = dict.fromkeys(("result", "error_message", "next_retry_at", "started_at", "completed_at"))
-        return [seed_view({**empty, **job, "job_id": job.name}) for job in jobs]
+        empty = dict.fromkeys(("result", "error_message", "next_retry_at", "run_at", "started_at", "completed_at"))
+        return [seed_view({**empty, **job, "job_id": job.name, **_aware_run_at(rt, job)}) for job in jobs]
 
     def cancel(request: Request, body: bytes) -> dict[str, Any]:
         cancel_job(request.path_params["job_id"])
