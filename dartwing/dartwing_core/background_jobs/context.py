@@ -45,6 +45,7 @@ class JobContext:
         self.job_type: str = job["job_type"]
         self.organization: str = job["organization"]
         self.attempt = attempt
+        self.snooze_count: int = int(job.get("snooze_count") or 0)  # snoozes this job has taken so far
         self.parameters: dict[str, Any] = loads(job.get("parameters")) or {}
         self.logger = logging.LoggerAdapter(
             logging.getLogger(f"dartwing.job.{self.job_type}"), {"job": self.job_name, "attempt": attempt}

@@ -105,7 +105,7 @@ def run_at_of(rt: Runtime, now: datetime, run_at: Any, delay: Any) -> datetime |
     when = _aware_datetime(run_at)
     stored = when.astimezone(rt.aware(now).tzinfo).replace(tzinfo=None)
     if stored - now > timedelta(seconds=MAX_DELAY_SECONDS):
-        raise InvalidInputError(f"run_at is more than {MAX_DELAY_SECONDS} seconds ahead: {run_at!r}")
+        raise InvalidInputError(f"run_at is more than {MAX_DELAY_SECONDS // 86400} days ahead: {run_at!r}")
     return stored if stored > now else None
 
 

@@ -54,6 +54,7 @@ _RUN_COLUMNS = (
     "parameters",
     "attempt",
     "retry_count",
+    "snooze_count",
     "max_retries",
     "timeout",
     "depends_on",

@@ -54,6 +54,11 @@ DEFAULT_JOB_TYPES: dict[str, dict[str, Any]] = {
         "deduplication_window": 0,
         "description": "Sleeps, honouring cancel.",
     },
+    "snooze_demo": {
+        "handler_method": f"{_EXAMPLES}.snooze_demo",
+        "deduplication_window": 0,
+        "description": "Snoozes a few times (RetryLater), then succeeds.",
+    },
     "cache_flush": {
         "handler_method": _per_host("cache_flush"),
         "max_retries": 3,

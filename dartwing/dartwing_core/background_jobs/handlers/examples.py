@@ -54,3 +54,12 @@ def sleep(context: JobContext) -> dict:
         time.sleep(min(check_every, max(0.0, deadline - time.monotonic())))
         context.check_cancel()
     return {"slept": seconds}
+
+
+def snooze_demo(context: JobContext) -> dict:
+    """Snoozes `seconds` (default 1) until it has snoozed `times` times (default 1), then returns:
+    a handler waiting for something outside it, without counting failures."""
+    times = int(context.parameters.get("times", 1))
+    if context.snooze_count < times:
+        context.snooze(float(context.parameters.get("seconds", 1)), f"waiting ({context.snooze_count + 1} of {times})")
+    return {"snoozed": context.snooze_count}
