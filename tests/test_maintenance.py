@@ -152,7 +152,11 @@ def test_every_sweep_query_uses_an_index(rt):
         .order_by(log.c.timestamp),
     }
     for label, stmt in queries.items():
-        plan = [row for row in _explain(rt, stmt) if row["table"] in (bj.name, log.name)]
+        explained = _explain(rt, stmt)
+        # A MIN over an index prefix is answered from the index's end, reading no row at all.
+        if any(row.get("Extra") in ("Select tables optimized away", "No matching min/max row") for row in explained):
+            continue
+        plan = [row for row in explained if row["table"] in (bj.name, log.name)]
         assert plan, label
         for row in plan:
             assert row["key"], f"{label}: no index used: {row}"

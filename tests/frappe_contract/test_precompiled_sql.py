@@ -97,6 +97,8 @@ def test_the_job_and_submit_paths_run_only_precompiled_statements(site, recorded
     canceled = submit_job("cancels_itself", ORG_A)
     limited = [submit_job(job_type, ORG_A, {"n": n}) for job_type in ("rate_limited", "rate_limited_per_org")
                for n in range(2)]
+    delayed = submit_job("echo", ORG_A, {"step": "delayed"}, delay=600)
+    snoozer = submit_job("snooze_demo", ORG_A, {"times": 1, "seconds": 600})
     frappe.db.commit()
 
     assert [_run(job.name) for job in (noop, echo, progress, parent, child, fan_in)] == ["Completed"] * 6
@@ -112,6 +114,8 @@ def test_the_job_and_submit_paths_run_only_precompiled_statements(site, recorded
         frappe.db.sql("update `tabBackground Job` set status='Queued' where name=%s", (second.name,))
         assert _run(second.name) == "not claimed"  # the window is full: held Pending
         assert frappe.db.get_value("Background Job", second.name, "status") == "Pending"
+    assert delayed.status == "Pending"
+    assert _run(snoozer.name) == "Pending"
 
     if WRITE:
         Path(mariadb_statements.__file__).write_text(render_module(recorded))
