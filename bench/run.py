@@ -9,8 +9,8 @@ because they would skew each other's numbers.
     python bench/run.py --only throughput,worker_memory
     python bench/run.py --skip orphan_recovery
 
-Order: throughput, submit_latency, bulk_submit, worker_memory, then sweeps_scale, soak, realtime_latency and
-orphan_recovery when present, then any other bench/*.py with a main(). A benchmark whose main()
+Order: throughput, submit_latency, bulk_submit, worker_memory, then sweeps_scale, soak, realtime_latency,
+orphan_recovery and delay_precision when present, then any other bench/*.py with a main(). A benchmark whose main()
 takes no arguments (orphan_recovery: fixed production timings, 1–2 minutes) is left out of --quick.
 Exit status: 0 when every benchmark returned 0.
 """
@@ -38,6 +38,7 @@ PREFERRED = (
     "soak",
     "realtime_latency",
     "orphan_recovery",
+    "delay_precision",
     "cold_start",
 )
 NOT_BENCHMARKS = {"common", "noop_task", "run"}

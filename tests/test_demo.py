@@ -23,7 +23,8 @@ def test_demo_runs_on_the_embedded_default_and_exits_zero(tmp_path):
     assert "Running → Failed" in text and "Failed → Queued" in text  # the transient retry
     assert "retry 1 of 3 in" in text and "(backoff)" in text
     assert "→ Dead Letter" in text and "retrying it by hand" in text
+    assert "is delayed until" in text  # the delayed job, released on time and run
     assert "Demo finished as expected." in text
     summary = text.split("Summary", 1)[1]
-    assert summary.count("Completed") == 3 and summary.count("Dead Letter") == 1
+    assert summary.count("Completed") == 4 and summary.count("Dead Letter") == 1
     assert "fired its occurrence" in text and "echo (sched)" in summary  # one schedule firing

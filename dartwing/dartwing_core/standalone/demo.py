@@ -1,8 +1,9 @@
 """`dartwing-jobs demo`: the whole engine on the embedded default, in about half a minute.
 
 Creates a fresh store, starts one worker process, submits a job that reports progress, one that fails
-transiently once and then succeeds, and one that fails permanently and lands in Dead Letter (then
-retries it by hand), creates a Job Schedule and fires its first occurrence at once, prints the live events the Flutter clients would receive, and ends with a table.
+transiently once and then succeeds, one that fails permanently and lands in Dead Letter (then
+retries it by hand) and one delayed by a few seconds, creates a Job Schedule and fires its first
+occurrence at once, prints the live events the Flutter clients would receive, and ends with a table.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from dartwing.dartwing_core.background_jobs import get_job_status, schema, submit_job
+from dartwing.dartwing_core.background_jobs.delays import release_due
 from dartwing.dartwing_core.background_jobs.events import organization_of
 from dartwing.dartwing_core.background_jobs.operations import retry_job
 from dartwing.dartwing_core.background_jobs.schedule_tick import fire_due_schedules
@@ -34,10 +36,12 @@ from .seed import ADMIN_USER, DEMO_ORGANIZATION, DEMO_USER, seed
 
 # Short backoff so the demo's retry happens in a second or two instead of a minute.
 DEMO_SETTINGS = {"DARTWING_BACKOFF_BASE_SECONDS": "1", "DARTWING_BACKOFF_CAP_SECONDS": "4"}
+# (job type, parameters, the status it should end in, submit_job's other arguments)
 DEMO_JOBS = (
-    ("progress_demo", {"steps": 5, "delay": 0.4}, JobStatus.COMPLETED),
-    ("flaky", {"fail_times": 1}, JobStatus.COMPLETED),
-    ("always_fails", {"record": "INV-0042"}, JobStatus.DEAD_LETTER),
+    ("progress_demo", {"steps": 5, "delay": 0.4}, JobStatus.COMPLETED, {}),
+    ("flaky", {"fail_times": 1}, JobStatus.COMPLETED, {}),
+    ("always_fails", {"record": "INV-0042"}, JobStatus.DEAD_LETTER, {}),
+    ("echo", {"reminder": "in 3 s"}, JobStatus.COMPLETED, {"delay": 3}),
 )
 DEMO_SCHEDULE = ("echo", "0 6 * * 1-5", "America/New_York", {"report": "morning"})
 
@@ -114,15 +118,20 @@ def run_demo(home: str | None = None, *, timeout: float = 120) -> int:
 
         rt.set_user(DEMO_USER)
         job_types: dict[str, str] = {}
+        delayed = ""
         with rt.transaction():
-            for job_type, params, _expected in DEMO_JOBS:
-                job = submit_job(job_type, DEMO_ORGANIZATION, params)
+            for job_type, params, _expected, options in DEMO_JOBS:
+                job = submit_job(job_type, DEMO_ORGANIZATION, params, **options)
                 job_types[job.name] = job_type
+                if job.get("run_at"):
+                    until = rt.aware(job["run_at"]).isoformat(timespec="seconds")
+                    delayed = f"; {job.name} ({job_type}) is delayed until {until}"
         expected = {name: DEMO_JOBS[i][2] for i, name in enumerate(job_types)}
         scheduled = _fire_demo_schedule(rt)
         job_types[scheduled] = f"{DEMO_SCHEDULE[0]} (sched)"
         expected[scheduled] = JobStatus.COMPLETED
-        _say(f"Submitted {len(DEMO_JOBS)} jobs and 1 scheduled job as {DEMO_USER} for {DEMO_ORGANIZATION!r}; live events:")
+        _say(f"Submitted {len(DEMO_JOBS)} jobs and 1 scheduled job as {DEMO_USER} for {DEMO_ORGANIZATION!r}{delayed};"
+             " live events:")
 
         dead_letter_job = next(name for name, status in expected.items() if status is JobStatus.DEAD_LETTER)
         retried_by_hand = False
@@ -130,8 +139,9 @@ def run_demo(home: str | None = None, *, timeout: float = 120) -> int:
         next_sweep = 0.0
         while time.monotonic() < deadline:
             _print_events(pubsub, job_types, wait=0.2)
-            if time.monotonic() >= next_sweep:  # what the minute scheduler does, sped up for the demo
+            if time.monotonic() >= next_sweep:  # what the scheduler does, sped up for the demo
                 requeue_due_retries(runtime=rt)
+                release_due(rt)  # the delay releaser's pass
                 next_sweep = time.monotonic() + 0.5
             statuses = {name: get_job_status(name).status for name in job_types}
             rt.rollback()
