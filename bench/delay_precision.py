@@ -16,7 +16,6 @@ import argparse
 import random
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
