@@ -53,6 +53,18 @@ def test_without_retries_a_failed_job_waits_for_its_backoff(rt):
     assert get_job_status(flaky.name)["status"] == "Failed"
 
 
+def test_drain_runs_delayed_and_snoozed_jobs_now_unless_asked_not_to(rt):
+    with capture_jobs():
+        later = submit_job("echo", ORG_A, {"n": "later"}, delay=3600)
+        snoozer = submit_job("snooze_demo", ORG_A, {"times": 2, "seconds": 600})
+        rt.commit()
+        assert drain_jobs(with_delayed=False) == {"Pending": 1}  # the snoozer's first run
+        assert get_job_status(later.name)["status"] == "Pending"
+        assert drain_jobs() == {"Completed": 2, "Pending": 1}
+    assert get_job_status(snoozer.name)["snooze_count"] == 2
+    assert get_job_status(later.name)["status"] == "Completed"
+
+
 def test_inline_runs_what_a_commit_queued_once_the_commit_returns(rt):
     with capture_jobs(inline=True) as jobs:
         job = submit_job("progress_demo", ORG_A, {"steps": 2, "delay": 0})

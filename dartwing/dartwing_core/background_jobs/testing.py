@@ -32,6 +32,7 @@ from .execution import run_job
 from .records import JobRecord, loads
 from .runtime import Runtime, get_runtime, using_runtime
 from .statements import statement
+from .status import JobStatus
 
 # drain_jobs: a planned retry is due this far ahead (every backoff is shorter), so it runs now.
 _RETRY_HORIZON = timedelta(days=1)
@@ -41,6 +42,17 @@ _RETRY_HORIZON = timedelta(days=1)
 def _JOBS_OF_TYPE(sa, t):
     bj = t.background_job
     return sa.select(bj).where(bj.c.job_type == sa.bindparam("job_type")).order_by(bj.c.creation, bj.c.name)
+
+
+# drain_jobs(with_delayed=True): delayed and snoozed jobs come due now.
+@statement
+def _BRING_RUN_TIMES_FORWARD(sa, t):
+    bj = t.background_job
+    return (
+        sa.update(bj)
+        .where(bj.c.status == JobStatus.PENDING.value, bj.c.run_at > sa.bindparam("now"))
+        .values(run_at=sa.bindparam("now"))
+    )
 
 
 @dataclass
@@ -101,12 +113,14 @@ def capture_jobs(*, inline: bool = False) -> Iterator[CapturedJobs]:
                 undo()
 
 
-def drain_jobs(*, with_retries: bool = True, max_rounds: int = 100) -> Counter:
+def drain_jobs(*, with_retries: bool = True, with_delayed: bool = True, max_rounds: int = 100) -> Counter:
     """Run the captured jobs in this process until none remain; returns {final status: count}.
 
     Commits: each job commits as a worker would, so commit what the test submitted first. Jobs a
     run releases (dependents, jobs behind a cap) are run too; with `with_retries`, a failed job's
-    planned retry runs at once instead of after its backoff, until it succeeds or ends in Dead Letter.
+    planned retry runs at once instead of after its backoff, until it succeeds or ends in Dead Letter;
+    with `with_delayed`, a delayed or snoozed job's run time is brought forward to now, so it runs too
+    (a handler that keeps snoozing reaches its snooze cap, then its retries).
     """
     rt = get_runtime()
     if not isinstance(rt, _CapturingRuntime):
@@ -117,6 +131,12 @@ def drain_jobs(*, with_retries: bool = True, max_rounds: int = 100) -> Counter:
             from .sweeps import requeue_due_retries  # the sweep's own rule for a due retry
 
             requeue_due_retries(runtime=rt, due_by=rt.now() + _RETRY_HORIZON)
+        if with_delayed:
+            from .delays import release_due  # the releaser's own rule for a due job
+
+            rt.execute(_BRING_RUN_TIMES_FORWARD, {"now": rt.now()})
+            rt.commit()
+            release_due(rt)
         messages, rt.captured.messages = rt.captured.messages, []
         if not messages:
             break
