@@ -135,5 +135,5 @@ class TestBackgroundJobs(FrappeTestCase):
 
     def test_scheduler_functions(self):
         self._submit(USER_A, ORG_A)
-        self.assertEqual(set(every_minute()), {"retries", "orphans", "delayed", "outbox", "schedules"})
+        self.assertEqual(set(every_minute()), {"retries", "orphans", "delayed", "outbox", "schedules", "rate_limited"})
         self.assertIn("metrics", every_five_minutes())
