@@ -1,5 +1,5 @@
 """submit_jobs under the Frappe runtime: names from `tabSeries` in one take, log rows named from the
-DocType's sequence, one pipelined enqueue of Frappe-shaped RQ jobs after the commit, run by a stock
+DocType's sequence (submit_job's two rows in one read of it), one pipelined enqueue of Frappe-shaped RQ jobs after the commit, run by a stock
 worker; the caller's rollback leaves nothing; the whitelisted endpoint answers 400 with errors by
 index."""
 
@@ -42,6 +42,28 @@ def test_a_batch_is_named_in_one_take_sent_after_commit_and_run_by_a_worker(site
         "select status from `tabBackground Job` where name in %(names)s", {"names": [j.name for j in jobs]}
     )
     assert [row[0] for row in statuses] == ["Completed"] * 5
+
+
+def test_a_single_submit_names_its_two_log_rows_in_one_read_of_the_sequence(site, redis_server, monkeypatch):
+    frappe.set_user(ALICE)
+    statements = []
+    sql = frappe.db.sql
+
+    def recording(query, *args, **kwargs):
+        statements.append(str(query))
+        return sql(query, *args, **kwargs)
+
+    monkeypatch.setattr(frappe.db, "sql", recording)
+    job = submit_job("echo", ORG_A, {"n": 1})
+    monkeypatch.undo()
+    assert sum("nextval" in statement for statement in statements) == 1
+    rows = frappe.db.sql(
+        "select name, from_status, to_status from `tabJob Execution Log` where background_job = %s order by name",
+        (job.name,),
+    )
+    assert [(row[1], row[2]) for row in rows] == [(None, "Pending"), ("Pending", "Queued")]
+    assert rows[1][0] == rows[0][0] + 1
+    assert submit_job("echo", ORG_A, {"n": 2}) and _count("Job Execution Log") == 4
 
 
 def test_the_callers_rollback_leaves_no_rows_and_no_message(site, redis_server):

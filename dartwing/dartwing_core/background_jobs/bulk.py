@@ -27,7 +27,7 @@ from typing import Any
 
 from . import dependencies
 from .errors import DartwingError, DuplicateJobError, InvalidInputError
-from .lifecycle import announce_submit, submit_log_rows
+from .lifecycle import announce_submit, name_log_rows, submit_log_rows
 from .queueing import queue_for
 from .records import JobRecord
 from .release import held_by_time
@@ -115,14 +115,11 @@ def submit_jobs(
         )
     if dependency_rows:
         _insert_rows(rt, "tabJob Dependency", dependency_rows)
-    per_job = [submit_log_rows(rt, row, row["creation"], named=False) for row in created]
+    per_job = [submit_log_rows(rt, row, row["creation"]) for row in created]
     # Every job's first row, then every job's second: each job's rows stay in order, and a statement's
     # rows then differ only in their job (see _insert_rows).
     log_rows = [entries[i] for i in range(2) for entries in per_job if i < len(entries)]
-    log_names = rt.next_autoincrements("Job Execution Log", len(log_rows))
-    if log_names is not None:
-        for entry, name in zip(log_rows, log_names, strict=True):
-            entry["name"] = name
+    name_log_rows(rt, log_rows)
     _insert_rows(rt, "tabJob Execution Log", log_rows)
     for row in rows:
         announce_submit(rt, row, row["creation"])

@@ -16,6 +16,7 @@ from .runtime import Runtime
 from .statements import statement
 from .status import TERMINAL, JobStatus, can_transition
 
+LOG_DOCTYPE = "Job Execution Log"
 # Statuses whose event carries the job's error message (elsewhere it would be a stale one).
 _REPORTS_ERROR = frozenset({JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.DEAD_LETTER, JobStatus.CANCELED})
 
@@ -51,7 +52,7 @@ def _log_entry(
 ) -> dict[str, Any]:
     """One Job Execution Log row for a move of `job` (`named=False`: the caller names it)."""
     user = rt.current_user()
-    name = rt.next_autoincrement("Job Execution Log") if named else None
+    name = rt.next_autoincrement(LOG_DOCTYPE) if named else None
     return {
         **({} if name is None else {"name": name}),
         "creation": now,
@@ -79,22 +80,31 @@ def _write_log(rt: Runtime, *entries: dict[str, Any]) -> None:
 def record_submit(rt: Runtime, job: dict[str, Any], now: datetime) -> None:
     """Log a job its submit just inserted. One inserted already Queued (nothing held it) also logs
     and announces its Pending → Queued move, as if it had been inserted Pending and then moved."""
-    _write_log(rt, *submit_log_rows(rt, job, now))
+    rows = submit_log_rows(rt, job, now)
+    name_log_rows(rt, rows)
+    _write_log(rt, *rows)
     announce_submit(rt, job, now)
 
 
-def submit_log_rows(
-    rt: Runtime, job: dict[str, Any], now: datetime, *, named: bool = True
-) -> list[dict[str, Any]]:
-    """The log rows `record_submit` writes for `job` (a bulk submit inserts many jobs' at once, and
-    names them itself: `named=False`)."""
+def submit_log_rows(rt: Runtime, job: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    """The log rows `record_submit` writes for `job`, not yet named (a bulk submit names many jobs'
+    rows at once: `name_log_rows`)."""
     pending = JobStatus.PENDING.value
     rows = [
-        _log_entry(rt, job, from_status=None, to_status=pending, now=now, message="Submitted", named=named)
+        _log_entry(rt, job, from_status=None, to_status=pending, now=now, message="Submitted", named=False)
     ]
     if job["status"] != pending:
-        rows.append(_log_entry(rt, job, from_status=pending, to_status=job["status"], now=now, named=named))
+        rows.append(_log_entry(rt, job, from_status=pending, to_status=job["status"], now=now, named=False))
     return rows
+
+
+def name_log_rows(rt: Runtime, rows: list[dict[str, Any]]) -> None:
+    """Name new log rows in one statement (Frappe: one read of the sequence for all of them, not one
+    round trip each); where the database names rows itself they stay unnamed."""
+    names = rt.next_autoincrements(LOG_DOCTYPE, len(rows))
+    if names is not None:
+        for entry, name in zip(rows, names, strict=True):
+            entry["name"] = name
 
 
 def announce_submit(rt: Runtime, job: dict[str, Any], now: datetime) -> None:
