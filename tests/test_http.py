@@ -320,6 +320,13 @@ def test_openapi_document_describes_every_endpoint(api):
             "retry_matching",
             "check_realtime_room",
             "delete_job",
+            "create_schedule",
+            "update_schedule",
+            "enable_schedule",
+            "disable_schedule",
+            "delete_schedule",
+            "get_schedule",
+            "list_schedules",
         )
     }
     assert set(doc["paths"][BASE + "submit_job"]) == {"post"}
@@ -347,7 +354,8 @@ def test_prometheus_metrics(api, rt, workers):
 
 # submit_job's (and each submit_jobs item's) job_type, organization and depends_on must name rows that
 # exist, which no schema can state: a schema-valid submit naming none is a 400 ("Unknown job type"),
-# and the check that valid data is accepted is told so for those two operations. retry_matching's
+# and the check that valid data is accepted is told so for those two operations, and for the schedule
+# writes (a schedule names a job type and an organization; an update names a schedule). retry_matching's
 # filters may also arrive as the object's JSON text (a Frappe form sends objects so), which the
 # document cannot state beside the object: a string that holds a valid filter is accepted.
 SCHEMATHESIS_CONFIG = """
@@ -357,6 +365,14 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403",
 
 [[operations]]
 include-operation-id = "submit_jobs_post"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
+
+[[operations]]
+include-operation-id = "create_schedule_post"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
+
+[[operations]]
+include-operation-id = "update_schedule_post"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
 
 [[operations]]

@@ -118,8 +118,8 @@ PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
         " Run Once runs it whatever its age. Never more than one job per schedule per tick",
     ),
     "description": (
-        {"type": "string", "maxLength": MAX_DESCRIPTION_LENGTH},
-        "What the schedule is for (shown in lists)",
+        {"type": "string", "minLength": 1, "maxLength": MAX_DESCRIPTION_LENGTH},
+        "What the schedule is for (shown in lists); leave it out (or send null) for none",
     ),
 }
 PARAMETERS["jobs"] = (
