@@ -1,5 +1,5 @@
-"""Bench commands of the app (`dartwing-release-delayed`: delay_releaser.py), and the engine preloaded
-into every `bench` process.
+"""Bench commands of the app (`dartwing-scheduler`: site_scheduler.py), and the engine preloaded into
+every `bench` process.
 
 Frappe's `bench` imports each installed app's `commands` module in every command it runs
 (frappe/utils/bench_helper.py `get_app_commands`), the stock `bench worker` parent included. RQ forks a
@@ -18,6 +18,6 @@ import frappe.utils.response  # noqa: F401 - frappe.as_json, on a horse's first 
 import dartwing.dartwing_core.background_jobs.execution  # noqa: F401 - run_job
 import dartwing.dartwing_core.background_jobs.handlers.examples  # noqa: F401
 import dartwing.dartwing_core.frappe_runtime  # noqa: F401
-from dartwing.dartwing_core.delay_releaser import release_delayed
+from dartwing.dartwing_core.site_scheduler import scheduler
 
-commands = [release_delayed]
+commands = [scheduler]

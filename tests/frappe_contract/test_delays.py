@@ -1,9 +1,11 @@
-"""Delayed jobs and snooze on the Frappe binding: the bench command `dartwing-release-delayed`
-(delay_releaser.py) releases them on time for stock workers, the minute sweep is the backstop
+"""Delayed jobs and snooze on the Frappe binding: the bench command `dartwing-scheduler`
+(site_scheduler.py) releases them on time for stock workers, the minute sweep is the backstop
 without it, and run times are read in the site's time zone."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -35,15 +37,15 @@ def _wait(predicate, timeout: float = 60, what: str = "condition"):
     raise TimeoutError(f"timed out waiting for {what}")
 
 
-def _start_releaser(site) -> subprocess.Popen:
-    """The bench command's process, as `bench --site <site> dartwing-release-delayed` runs it."""
+def _start_releaser(site, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The bench command's process, as `bench --site <site> dartwing-scheduler` runs it."""
     code = (
-        "from dartwing.dartwing_core.delay_releaser import release_delayed; "
-        f"release_delayed.main(args=[], obj={{'sites': [{site.site!r}]}})"
+        "from dartwing.dartwing_core.site_scheduler import scheduler; "
+        f"scheduler.main(args=[], obj={{'sites': [{site.site!r}]}})"
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", code], cwd=site.sites_path,
-        env={**site.environ(), "DARTWING_DELAY_POLL_SECONDS": "0.5"}, stdout=subprocess.DEVNULL,
+        env={**site.environ(), "DARTWING_DELAY_POLL_SECONDS": "0.5", **(extra_env or {})}, stdout=subprocess.DEVNULL,
     )
     site.workers.append(proc)  # stopped (SIGTERM, by PID) with the workers
     return proc
@@ -89,3 +91,23 @@ def test_run_at_is_stored_in_the_sites_time_zone_and_answered_with_its_offset(si
     assert answer["status"] == "Pending" and datetime.fromisoformat(answer["run_at"]) == when
     stored = _row(answer["job_id"])["run_at"]
     assert stored == when.astimezone(ZoneInfo(SYSTEM_TIME_ZONE)).replace(tzinfo=None)
+
+
+def test_the_bench_command_runs_a_killed_workers_job_again_between_minute_sweeps(site):
+    """Its orphan checks (every orphan_check_seconds, scaled down here with the heartbeat) find the
+    job of a worker killed -9 and queue it again; no minute sweep runs in this test."""
+    fast = {"DARTWING_HEARTBEAT_SECONDS": "0.3", "DARTWING_ORPHAN_AFTER_SECONDS": "1.5",
+            "DARTWING_ORPHAN_CHECK_SECONDS": "0.5"}
+    job = submit_job("sleep", ORG_A, {"seconds": 30})
+    frappe.db.commit()
+    victim = site.start_worker(simple=True, extra_env=fast)  # the job runs in the worker's own process
+    _wait(lambda: _row(job.name)["status"] == "Running", what="the job to start")
+    _start_releaser(site, fast)
+    os.kill(victim.pid, signal.SIGKILL)  # a worker this test started
+    killed = time.monotonic()
+    _wait(lambda: _row(job.name)["status"] == "Queued", timeout=30, what="the orphan check")
+    assert time.monotonic() - killed < 20
+    row = _row(job.name)
+    assert (row["attempt"], row["retry_count"]) == (1, 1)
+    messages = [h["message"] or "" for h in get_job_history(job.name)]
+    assert "Re-run after the worker was lost" in messages, messages

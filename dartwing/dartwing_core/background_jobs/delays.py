@@ -9,7 +9,7 @@ The releaser queues each job as its `run_at` comes: it sleeps until the earliest
 of, at most `delay_poll_seconds` (a job submitted meanwhile may be due sooner), then releases what
 is due, each in a transaction of its own. Both reads are ranges on the (status, run_at) index, so a
 pass costs the due rows, not the table. It runs in the standalone scheduler (a thread) and, in a
-bench, as `bench --site <site> dartwing-release-delayed` (a Procfile line); the minute sweep runs
+bench, as `bench --site <site> dartwing-scheduler` (a Procfile line); the minute sweep runs
 `release_due` too, so a job is released within a minute when no releaser runs. Several releasers
 may run: each release is a compare-and-set, so a job is queued once.
 

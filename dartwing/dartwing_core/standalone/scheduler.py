@@ -11,10 +11,7 @@ followed by one run per schedule, not a burst of stale ones. A tick that raises 
 schedule goes on. Each outage is logged once when it starts and once when it ends.
 
 Beside the schedule, a thread checks for orphans (Running jobs whose worker died) every
-`orphan_check_seconds`, once per interval across schedulers (a Redis turn): the minute tick alone
-would add up to a minute to the silence that proves a worker dead, and a killed worker's job must
-run again within a minute of the kill. The check is one indexed read of the Running rows, which are
-as many as the jobs being run.
+`orphan_check_seconds`, once per interval across schedulers (background_jobs/orphan_checks.py).
 
 A second thread releases delayed and snoozed jobs as their run time comes (background_jobs/delays.py):
 the minute tick would start them up to a minute late. Every scheduler runs one; their releases are
@@ -30,13 +27,11 @@ import time
 from datetime import datetime, timezone
 
 import redis
-import sqlalchemy as sa
 from croniter import croniter
 
 from dartwing.dartwing_core.background_jobs.delays import run_releaser
+from dartwing.dartwing_core.background_jobs.orphan_checks import run_orphan_checks
 from dartwing.dartwing_core.background_jobs.scheduler import SCHEDULE
-from dartwing.dartwing_core.background_jobs.settings import settings
-from dartwing.dartwing_core.background_jobs.sweeps import recover_orphans
 from dartwing.dartwing_core.background_jobs.tenancy import ADMIN_USER
 
 from ..background_jobs.outages import Outage
@@ -105,46 +100,11 @@ def run_scheduler(
     return ran
 
 
-ORPHAN_CHECK = "orphan_check"
-
-
-def check_orphans(rt: StandaloneRuntime) -> int | None:
-    """One orphan check as Administrator, if this scheduler takes the interval's turn (None if
-    another one did). Returns how many orphans it recovered."""
-    if not rt.claim_turn(ORPHAN_CHECK, settings().orphan_check_seconds):
-        return None
-    rt.set_user(ADMIN_USER)
-    try:
-        return recover_orphans(runtime=rt)
-    finally:
-        rt.rollback()
-        rt.set_user(rt.config.user)
-
-
 def start_orphan_checks(rt: StandaloneRuntime, stop: threading.Event | None = None) -> threading.Thread:
-    """Run `check_orphans` every `orphan_check_seconds` in a daemon thread until `stop` is set.
-
-    An outage of Redis or the database is logged once; the check is simply asked again at the next
-    interval, which is backoff enough for one short query.
-    """
-    stop = stop or threading.Event()
-    outage = Outage("Redis or the database", "orphan checks resume when it answers", log)
-
-    def run() -> None:
-        while not stop.wait(settings().orphan_check_seconds):
-            try:
-                recovered = check_orphans(rt)
-            except (redis.exceptions.RedisError, sa.exc.DBAPIError) as exc:
-                outage.began(exc, time.time())
-                continue
-            except Exception:  # noqa: BLE001 - the next interval tries again
-                log.exception("orphan check failed")
-                continue
-            outage.ended(time.time())
-            if recovered:
-                log.info("orphan check recovered %s job(s)", recovered)
-
-    thread = threading.Thread(target=run, name="dartwing-orphan-checks", daemon=True)
+    """Run the orphan checks (background_jobs/orphan_checks.py) in a daemon thread until `stop` is set."""
+    thread = threading.Thread(
+        target=run_orphan_checks, args=(rt, stop or threading.Event()), name="dartwing-orphan-checks", daemon=True
+    )
     thread.start()
     return thread
 
