@@ -239,7 +239,7 @@ def start_http(cmd: list[str], env: dict[str, str], port: int, probe_path: str =
     proc = subprocess.Popen(cmd, env=env)
 
     def up() -> bool:
-        _check_alive([proc])
+        check_alive([proc])
         try:
             httpx.get(f"http://127.0.0.1:{port}{probe_path}", timeout=2)
             return True
@@ -376,7 +376,7 @@ def wait_workers_ready(rt: Any, queue: str, processes: Sequence[subprocess.Popen
     from rq import Queue, Worker
 
     def ready() -> bool:
-        _check_alive(processes)
+        check_alive(processes)
         return Worker.count(queue=Queue(queue, connection=rt.redis)) >= len(processes)
 
     wait_until(ready, 60, f"{len(processes)} RQ workers to register on {queue}", 0.1)
@@ -431,7 +431,7 @@ def wait_engine_completed(
     """Until `expected` Background Jobs are Completed (polled every 0.1 s)."""
 
     def done() -> bool:
-        _check_alive(processes)
+        check_alive(processes)
         return count_jobs(rt) >= expected
 
     wait_until(done, timeout, f"{expected} engine jobs to complete", 0.1)
@@ -462,7 +462,7 @@ def wait_raw_drained(
     """Until the raw workers have finished `expected` jobs more than `baseline` (polled every 0.1 s)."""
 
     def done() -> bool:
-        _check_alive(processes)
+        check_alive(processes)
         return rq_jobs_done(rt) - baseline >= expected
 
     wait_until(done, timeout, f"{expected} raw RQ jobs to finish", 0.1)
@@ -475,14 +475,15 @@ def wait_drain_started(rt: Any, queue: str, queued: int, processes: Sequence[sub
     q = Queue(queue, connection=rt.redis)
 
     def started() -> bool:
-        _check_alive(processes)
+        check_alive(processes)
         return q.count < queued
 
     wait_until(started, 120, f"workers to start on {queue}", 0.01)
     return time.perf_counter()
 
 
-def _check_alive(processes: Sequence[subprocess.Popen]) -> None:
+def check_alive(processes: Sequence[subprocess.Popen]) -> None:
+    """Raise if one of the processes has exited: a wait on its work would otherwise time out."""
     dead = [(p.pid, p.returncode) for p in processes if p.poll() is not None]
     if dead:
         raise RuntimeError(f"worker process(es) exited: {dead}")

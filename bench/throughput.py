@@ -1,235 +1,478 @@
-"""Throughput of the engine beside raw RQ (issue 7, item 1): N no-op jobs submitted and drained.
+"""Throughput of the engine beside raw RQ and the durable peers, in one run (issue 17): N no-op jobs.
 
-Why: the engine adds a database row, a compare-and-set claim, an execution log row per transition
-and events to every job; this shows what that costs against RQ alone, on the same machine.
+Why: the engine adds a database row, a compare-and-set claim, execution log rows and events to every
+job; this shows what that costs against RQ alone and against what else a Python user would pick for
+durable jobs, on the same machine, the same redis-server and in the same rounds.
 
-For each database backend (SQLite file, MariaDB) and worker class (rq.SimpleWorker = non-forking,
-rq.Worker = forking), on one redis-server started for the run:
+Systems (`--systems`, all by default; a peer whose packages are missing is skipped with the reason;
+`pip install -e '.[bench]'` installs them):
 
-- raw RQ: 2 `rq worker` processes of that class on queue `bench-raw`; the bench enqueues N calls of
-  the module-level `noop_task.noop` with `Queue.enqueue` one at a time (no pipeline; result_ttl=0 like
-  the engine), and the clock stops when the workers' finished-job counters reach N;
-- engine: 2 `dartwing-jobs worker` processes of that class; the bench submits N `noop` jobs with
-  `submit_job` and commits after each one, as a caller would (the commit queues the job and sends
-  its RQ message, one at a time like the raw side), and the clock stops when N rows are Completed.
-  `--batch-commit K` also measures a labelled variant committing every K submits.
+- raw: raw RQ, `rq worker --worker-class rq.SimpleWorker`, `Queue.enqueue(noop, result_ttl=0)`;
+- engine: `dartwing-jobs worker --no-forking`, `submit_job` + commit per job, on `--backend`
+  (MariaDB by default: the issue's target);
+- procrastinate: `procrastinate worker --concurrency 1` on a PostgreSQL database of the run's own;
+- celery-db: Celery, prefork pool (its default) `--concurrency 1`, acks_late, Redis broker, SQLAlchemy result backend on that
+  PostgreSQL database (the database backend a Celery user would pick: the same server as
+  procrastinate's, and what the issue measured);
+- dramatiq: `--processes 1 --threads 1`, Redis broker, no result backend (as in the issue's table);
+- celery: Celery as celery-db without a result backend (a reference line: nothing durable after the
+  ack).
 
-Workers are started and registered before the clock starts, and keep draining while the bench
-submits. Printed per combination: submit rate and end-to-end rate (jobs/s) for both sides and the
-ratio engine/raw (target issue 7: >= 0.5 with non-forking workers on MariaDB).
+Every worker process runs one job at a time; the bench enqueues one call at a time. Modes, the same
+definitions for every system:
 
-    python bench/throughput.py                        # N=10,000, sqlite+mariadb, non-forking+forking
-    python bench/throughput.py --quick                # N=500, concurrent mode only
-    python bench/throughput.py --backends mariadb --classes non-forking --jobs 10000 --batch-commit 100
+- prefilled (drain): all N enqueued with no worker running, then the workers start; the clock runs
+  from the first dequeue to the last job finished (worker-side capacity);
+- concurrent (end-to-end): the workers are started and ready first; the clock runs from the first
+  enqueue to the last job finished, the workers draining while the bench enqueues.
 
-Profile the engine side with py-spy, which follows the worker subprocesses:
-    py-spy record --subprocesses --rate 200 --format raw -o bench/results/throughput.pyspy.txt -- \\
-        python bench/throughput.py --backends mariadb --classes non-forking --sides engine
+Each system runs at every `--worker-counts` (default 2,4,8); its best count is the one with the
+highest median drain rate. `--repeats K` runs K rounds, each over every count, mode and system, with
+the systems' order rotated each round; medians and ranges (min–max) are printed, and every ratio is
+the median of the same round's ratios.
+
+    python bench/throughput.py                          # N=2,000, every system, 2,4,8 workers
+    python bench/throughput.py --quick                  # N=300, 2 workers
+    python bench/throughput.py --repeats 3 --profile    # + py-spy summary of the engine's drain
+    python bench/throughput.py --systems raw,engine --worker-counts 2 --jobs 10000
+
+`--profile` adds one unmeasured prefilled engine drain at 2 workers with py-spy attached to each
+worker (wall time, idle included, main thread) and prints the top functions by own time and the
+engine's functions by inclusive time.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     BACKENDS,
-    RAW_QUEUE,
     available_backends,
-    count_jobs,
-    engine_queue,
+    check_alive,
     engine_stores,
-    enqueue_raw,
     environment,
-    print_environment,
     print_table,
-    ratio,
-    rq_jobs_done,
-    start_engine_workers,
-    start_rq_workers,
     stop_processes,
-    submit_noops,
-    wait_drain_started,
-    wait_engine_completed,
-    wait_raw_drained,
-    wait_workers_ready,
-    worker_class_label,
+    wait_until,
     write_result,
 )
+from peers.systems import (  # noqa: E402
+    Celery,
+    Dramatiq,
+    Engine,
+    Procrastinate,
+    RawRQ,
+    System,
+    missing_packages,
+    own_postgres_database,
+    postgres_description,
+    sqlalchemy_url,
+)
 
-CLASSES = {"non-forking": False, "forking": True}
-SIDES = ("raw", "engine")
-MODES = ("concurrent", "prefilled")
-ENGINE = "engine, commit per submit"
+SYSTEMS = ("raw", "engine", "procrastinate", "celery-db", "dramatiq", "celery")
+NEEDS_POSTGRES = {"procrastinate", "celery-db"}
+MODES = {"prefilled": "drain", "concurrent": "end-to-end"}
+TARGETS = (  # (what, system, versus, worker counts: "2" or "best", minimum ratio of drain rates)
+    ("engine / raw RQ drain at 2 workers", "engine", "raw", "2", 0.7),
+    ("engine / raw RQ drain at each side's best count", "engine", "raw", "best", 0.9),
+    ("engine / procrastinate drain at each side's best count", "engine", "procrastinate", "best", 1.5),
+    (
+        "engine / Celery + database backend drain at each side's best count",
+        "engine",
+        "celery-db",
+        "best",
+        1.5,
+    ),
+)
 
 
-def _timeout(jobs: int) -> float:
-    return 300 + jobs * 0.2  # generous: forking workers on a busy 2-core machine
+def timeout_for(jobs: int) -> float:
+    return 120 + jobs * 0.2  # generous: a busy 2-core machine
 
 
-def run_raw(rt: Any, jobs: int, workers: int, forking: bool, prefilled: bool) -> dict[str, float]:
-    """Concurrent: workers wait, then the clock runs over enqueue + drain. Prefilled: enqueue with no
-    worker running, start the workers, clock from their first dequeue to the last job finished."""
-    processes = [] if prefilled else start_rq_workers(rt, workers, forking=forking)
-    try:
-        if processes:
-            wait_workers_ready(rt, RAW_QUEUE, processes)
-        baseline = rq_jobs_done(rt)
-        started = time.perf_counter()
-        submit_seconds = enqueue_raw(rt, jobs)
-        if prefilled:
-            processes = start_rq_workers(rt, workers, forking=forking)
-            started = wait_drain_started(rt, RAW_QUEUE, jobs, processes)
-        wait_raw_drained(rt, jobs, _timeout(jobs), processes, baseline=baseline)
-        total = time.perf_counter() - started
-    finally:
-        stop_processes(processes)
-    return _rates(jobs, submit_seconds, total)
-
-
-def run_engine(
-    rt: Any, jobs: int, workers: int, forking: bool, prefilled: bool, commit_every: int = 1
+def measure(
+    system: System, jobs: int, workers: int, mode: str, attach: Callable[[list], Any] | None = None
 ) -> dict[str, float]:
-    """As run_raw, with submit_job (commit every `commit_every` submits) and Completed rows."""
-    processes = [] if prefilled else start_engine_workers(rt, workers, forking=forking)
+    """One timed run of `jobs` no-op jobs on `workers` fresh worker processes (see the docstring's
+    modes); `attach(processes)`, if given, is called at the first dequeue of a prefilled drain and
+    what it returns is stopped (`.stop()`) at its end."""
+    prefilled = mode == "prefilled"
+    system.begin()
+    processes = [] if prefilled else system.start_workers(workers)
+    attached = None
     try:
         if processes:
-            wait_workers_ready(rt, engine_queue(), processes)
-        expected = count_jobs(rt) + jobs
+            system.wait_ready(processes)
         started = time.perf_counter()
-        submit_seconds = submit_noops(rt, jobs, commit_every=commit_every)
+        submit_seconds = system.enqueue(jobs)
         if prefilled:
-            processes = start_engine_workers(rt, workers, forking=forking)
-            started = wait_drain_started(rt, engine_queue(), jobs, processes)
-        wait_engine_completed(rt, expected, _timeout(jobs), processes)
-        total = time.perf_counter() - started
+            processes = system.start_workers(workers)
+            wait_until(
+                lambda: check_alive(processes) or system.queued() < jobs, 120, "a first dequeue", 0.005
+            )
+            started = time.perf_counter()
+            attached = attach(processes) if attach else None
+        wait_until(
+            lambda: check_alive(processes) or system.finished() >= jobs,
+            timeout_for(jobs),
+            f"{jobs} {system.key} jobs to finish",
+            0.05,
+        )
+        seconds = time.perf_counter() - started
+        if attached:
+            attached.stop()
     finally:
         stop_processes(processes)
-    return _rates(jobs, submit_seconds, total)
-
-
-def _rates(jobs: int, submit_seconds: float, total_seconds: float) -> dict[str, float]:
     return {
-        "jobs": jobs,
-        "submit_seconds": submit_seconds,
+        "jobs_per_second": jobs / seconds,
+        "seconds": seconds,
         "submit_jobs_per_second": jobs / submit_seconds,
-        "total_seconds": total_seconds,
-        "jobs_per_second": jobs / total_seconds,
     }
+
+
+# --- the run ------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def open_systems(keys: Sequence[str], backend: str) -> Iterator[tuple[list[System], dict[str, Any]]]:
+    """The requested systems on one redis-server (the engine's, of the run's own), PostgreSQL peers on
+    one database of the run's own; with the environment to print. Skips what cannot run, saying why."""
+    keys = list(keys)
+    for key in list(keys):
+        if missing := missing_packages(key):
+            print(f"  skipping {key}: not installed: {', '.join(missing)} (pip install -e '.[bench]')")
+            keys.remove(key)
+    with ExitStack() as stack:
+        rt = stack.enter_context(engine_stores(backend, "throughput"))
+        env = environment(database=rt.config.db_url, redis_url=rt.redis_url)
+        conninfo = None
+        if NEEDS_POSTGRES & set(keys):
+            try:
+                conninfo = stack.enter_context(own_postgres_database("throughput"))
+                env["peers' database"] = postgres_description(conninfo)
+            except Exception as exc:  # noqa: BLE001 - say why and run the others
+                print(f"  skipping {', '.join(sorted(NEEDS_POSTGRES & set(keys)))}: PostgreSQL: {exc}")
+                keys = [k for k in keys if k not in NEEDS_POSTGRES]
+        factories = {
+            "raw": lambda: RawRQ(rt),
+            "engine": lambda: Engine(rt, backend),
+            "procrastinate": lambda: Procrastinate(rt, conninfo),
+            "celery-db": lambda: Celery(rt, sqlalchemy_url(conninfo)),
+            "dramatiq": lambda: Dramatiq(rt),
+            "celery": lambda: Celery(rt),
+        }
+        systems = []
+        for key in keys:
+            system = factories[key]()
+            stack.callback(system.close)
+            systems.append(system)
+        for system in systems:
+            env[system.label] = system.describe()
+        yield systems, env
+
+
+def run_rounds(systems: list[System], jobs: int, counts: list[int], modes: list[str], repeats: int) -> dict:
+    """{(key, workers, mode): [rates per round]}, the systems' order rotated by one each round."""
+    samples: dict[tuple[str, int, str], list[dict[str, float]]] = defaultdict(list)
+    for round_index in range(repeats):
+        shift = round_index % len(systems)
+        order = systems[shift:] + systems[:shift]
+        for workers in counts:
+            for mode in modes:
+                for system in order:
+                    rates = measure(system, jobs, workers, mode)
+                    samples[(system.key, workers, mode)].append(rates)
+                    print(
+                        f"  round {round_index + 1}/{repeats}, {workers} workers, {MODES[mode]}, "
+                        f"{system.key}: {rates['jobs_per_second']:.0f} jobs/s",
+                        flush=True,
+                    )
+    return samples
+
+
+# --- figures ------------------------------------------------------------------------------------------
+
+
+def median_rate(samples: dict, key: str, workers: int, mode: str) -> float | None:
+    runs = samples.get((key, workers, mode))
+    return statistics.median(r["jobs_per_second"] for r in runs) if runs else None
+
+
+def best_count(samples: dict, key: str, counts: list[int]) -> int:
+    """The worker count with the highest median drain rate (concurrent's when drains were not run)."""
+    mode = "prefilled" if any(k[2] == "prefilled" for k in samples) else "concurrent"
+    return max(counts, key=lambda n: median_rate(samples, key, n, mode) or 0)
+
+
+def round_ratios(samples: dict, key: str, workers: int, versus: str, versus_workers: int, mode: str) -> list:
+    """The ratio of `key`'s rate to `versus`'s in each round (each round ran both, close in time)."""
+    mine, theirs = samples.get((key, workers, mode), []), samples.get((versus, versus_workers, mode), [])
+    return [a["jobs_per_second"] / b["jobs_per_second"] for a, b in zip(mine, theirs, strict=False)]
+
+
+def spread(values: Sequence[float], digits: int = 0) -> str:
+    """'median' alone for one value, else 'median (min–max)'."""
+    if not values:
+        return ""
+    fmt = f"{{:,.{digits}f}}"
+    middle = fmt.format(statistics.median(values))
+    return middle if len(values) == 1 else f"{middle} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+
+
+def rows_for(samples: dict, keys: list[str], picks: dict[str, int], modes: list[str], labels: dict) -> list:
+    """One table row per system at worker count picks[key]; ratios against raw and the engine at
+    their own picks[...] (the same count, or each side's best)."""
+    rows = []
+    for key in keys:
+        workers = picks[key]
+        row: list[Any] = [labels[key], workers]
+        for mode in modes:
+            runs = samples[(key, workers, mode)]
+            row.append(spread([r["jobs_per_second"] for r in runs]))
+        for mode in modes:
+            for versus in ("raw", "engine"):
+                if versus in picks and versus != key:
+                    row.append(spread(round_ratios(samples, key, workers, versus, picks[versus], mode), 2))
+                else:
+                    row.append("")
+        row.append(spread([r["submit_jobs_per_second"] for r in samples[(key, workers, modes[0])]]))
+        rows.append(row)
+    return rows
+
+
+def headers_for(modes: list[str]) -> list[str]:
+    headers = ["system", "workers"] + [f"{MODES[m]} jobs/s" for m in modes]
+    headers += [f"{MODES[m]} / {versus}" for m in modes for versus in ("raw", "engine")]
+    return headers + ["enqueue jobs/s"]
+
+
+def print_targets(samples: dict, keys: list[str], counts: list[int], best: dict[str, int]) -> list[str]:
+    lines = []
+    for what, key, versus, at, minimum in TARGETS:
+        if key not in keys or versus not in keys or (at == "2" and 2 not in counts):
+            continue
+        mine, theirs = (2, 2) if at == "2" else (best[key], best[versus])
+        ratios = round_ratios(samples, key, mine, versus, theirs, "prefilled")
+        if ratios:
+            value = statistics.median(ratios)
+            verdict = "met" if value >= minimum else "NOT met"
+            lines.append(f"  target {what} >= {minimum}: {spread(ratios, 2)} ({verdict})")
+    for line in lines:
+        print(line)
+    return lines
+
+
+# --- profile ------------------------------------------------------------------------------------------
+
+
+class PySpy:
+    """py-spy recording each worker (raw collapsed stacks, idle samples kept: wall time); stop()
+    interrupts them, which makes each write its file."""
+
+    def __init__(self, processes: Sequence[subprocess.Popen], directory: Path, rate: int = 100):
+        binary = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        self.paths = [directory / f"worker-{p.pid}.txt" for p in processes]
+        self.spies = [
+            subprocess.Popen(
+                [binary, "record", "--pid", str(p.pid), "--rate", str(rate), "--format", "raw", "--idle"]
+                + ["--threads", "--nonblocking", "--output", str(path)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for p, path in zip(processes, self.paths, strict=True)
+        ]
+
+    def stop(self) -> None:
+        for spy in self.spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in self.spies:
+            spy.wait(60)
+
+
+def collapsed_stacks(paths: Sequence[Path], thread: str = "MainThread") -> Counter:
+    """{(frame, ...): samples} of one thread (the worker's job loop) summed over py-spy raw files."""
+    stacks: Counter = Counter()
+    for path in paths:
+        for line in path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = stack.split(";")
+            if len(frames) > 1 and frames[0].endswith(f": {thread}"):
+                stacks[tuple(_function(f) for f in frames[1:])] += int(count)
+    return stacks
+
+
+def _function(frame: str) -> str:
+    """'commit (dartwing/x.py:12)' -> 'commit (dartwing/x.py)': summed over lines of one function."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.rsplit(':', 1)[0]})" if where else name
+
+
+COST_KINDS = (  # (kind, test on one frame); a sample is the kind of its innermost frame that has one
+    ("Redis round trips (RQ's commands, events)", lambda f: "(redis/" in f),
+    ("database commits", lambda f: "commit (" in f.lower() and ("sqlalchemy/" in f or "MySQLdb/" in f)),
+    (
+        "database statements",
+        lambda f: any(m in f for m in ("(MySQLdb/", "(pymysql/", "(sqlite3/", "(psycopg/", "(sqlalchemy/")),
+    ),
+)
+JOB_ENTRY = "run_job (dartwing/"  # the engine's per-job function, below RQ's loop
+
+
+def cost_kind(frames: Sequence[str]) -> str:
+    for frame in reversed(frames):
+        for kind, matches in COST_KINDS:
+            if matches(frame):
+                return kind
+    return "Python, the rest (RQ's loop, the engine, the interpreter)"
+
+
+def profile_summary(stacks: Counter, top: int = 12) -> dict[str, list[tuple[str, float]]]:
+    """As % of the workers' wall time: the kinds of cost (Redis, commits, statements, the rest), the
+    top functions by own time (the leaf frame), the share inside the engine's per-job function and
+    the engine's functions below it by inclusive time."""
+    total = sum(stacks.values()) or 1
+    kinds: Counter = Counter()
+    own: Counter = Counter()
+    inclusive: Counter = Counter()
+    for frames, count in stacks.items():
+        kinds[cost_kind(frames)] += count
+        own[frames[-1]] += count
+        entry = next((i for i, f in enumerate(frames) if f.startswith(JOB_ENTRY)), None)
+        if entry is not None:
+            for name in set(frames[entry:]):
+                if "dartwing/" in name:
+                    inclusive[name] += count
+
+    def shares(counter: Counter, n: int = top) -> list[tuple[str, float]]:
+        return [(name, 100 * c / total) for name, c in counter.most_common(n)]
+
+    return {
+        "samples": total,
+        "kinds": shares(kinds),
+        "own": shares(own),
+        "engine_inclusive": shares(inclusive),
+    }
+
+
+def run_profile(engine: System, jobs: int, workers: int = 2) -> dict:
+    directory = Path(tempfile.mkdtemp(prefix="dartwing-bench-pyspy-"))
+    try:
+        rates = measure(engine, jobs, workers, "prefilled", attach=lambda ps: PySpy(ps, directory))
+        summary = profile_summary(collapsed_stacks(sorted(directory.glob("worker-*.txt"))))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    print(
+        f"\nProfile of the engine's drain ({jobs:,} jobs, {workers} workers, py-spy 100 Hz, wall time of"
+        f" the workers' main threads, {summary['samples']:,} samples; {rates['jobs_per_second']:.0f}"
+        " jobs/s under the profiler, not a measurement)"
+    )
+    print("  by kind (innermost frame that says):")
+    for name, share in summary["kinds"]:
+        print(f"    {share:5.1f} %  {name}")
+    print("  top functions by own time:")
+    for name, share in summary["own"]:
+        print(f"    {share:5.1f} %  {name}")
+    print(f"  engine functions by inclusive time, from {JOB_ENTRY.split()[0]} down:")
+    for name, share in summary["engine_inclusive"]:
+        print(f"    {share:5.1f} %  {name}")
+    return {"profiled_jobs_per_second": rates["jobs_per_second"], **summary}
+
+
+# --- main -----------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=10_000, help="jobs per side (default 10,000)")
-    parser.add_argument("--quick", action="store_true", help="N=500 (a smoke run)")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes per side (default 2)")
-    parser.add_argument("--backends", default=",".join(BACKENDS), help="sqlite,mariadb")
-    parser.add_argument("--classes", default=",".join(CLASSES), help="non-forking,forking")
-    parser.add_argument("--sides", default=",".join(SIDES), help="raw,engine (engine alone: for profiling)")
+    parser.add_argument("--jobs", type=int, default=2_000, help="jobs per measurement (default 2,000)")
+    parser.add_argument("--quick", action="store_true", help="N=300 and 2 workers (a smoke run)")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help=",".join(SYSTEMS))
+    parser.add_argument("--worker-counts", help="worker processes per system (default 2,4,8; --quick: 2)")
+    parser.add_argument("--modes", default=",".join(MODES), help="prefilled (drain), concurrent (end-to-end)")
     parser.add_argument(
-        "--modes",
-        help="concurrent (submit while workers drain: the headline) and/or prefilled (drain only);"
-        " default both, --quick: concurrent",
+        "--repeats", type=int, default=1, metavar="K", help="rounds, order rotated (default 1)"
     )
-    parser.add_argument(
-        "--batch-commit",
-        type=int,
-        default=0,
-        metavar="K",
-        help="also measure the engine committing every K submits",
-    )
+    parser.add_argument("--backend", default="mariadb", choices=BACKENDS, help="the engine's database")
+    parser.add_argument("--profile", action="store_true", help="py-spy summary of the engine's drain")
     parser.add_argument("--output", default="throughput", help="results file name (bench/results/NAME.json)")
     args = parser.parse_args(argv)
-    jobs = 500 if args.quick else args.jobs
-    sides = args.sides.split(",")
-    modes = args.modes.split(",") if args.modes else ["concurrent"] if args.quick else list(MODES)
-    classes = args.classes.split(",")
+    jobs = 300 if args.quick else args.jobs
+    counts = [int(n) for n in (args.worker_counts or ("2" if args.quick else "2,4,8")).split(",")]
+    modes = [m for m in MODES if m in args.modes.split(",")]
+    requested = args.systems.split(",")
+    if unknown := set(requested) - set(SYSTEMS):
+        parser.error(f"unknown systems {', '.join(sorted(unknown))}; known: {', '.join(SYSTEMS)}")
+    if not modes or args.repeats < 1 or jobs < 1 or min(counts) < 1:
+        parser.error("--modes needs prefilled and/or concurrent; --repeats, --jobs, --worker-counts >= 1")
+    if not available_backends([args.backend]):
+        return 1
 
-    results, rows = [], []
-    for backend in available_backends(args.backends.split(",")):
-        for class_name in classes:
-            forking = CLASSES[class_name]
-            with engine_stores(backend, "throughput") as rt:
-                env = environment(
-                    workers=args.workers,
-                    worker_class=worker_class_label(forking),
-                    database=rt.config.db_url,
-                    redis_url=rt.redis_url,
-                    jobs=jobs,
-                )
-                measured = measure(rt, jobs, args, forking, sides, modes)
-            for (mode, side), rates in measured.items():
-                raw = measured.get((mode, "raw RQ"))
-                rates["ratio_vs_raw"] = (
-                    ratio(rates["jobs_per_second"], raw["jobs_per_second"]) if raw else None
-                )
-                rates["submit_ratio_vs_raw"] = (
-                    ratio(rates["submit_jobs_per_second"], raw["submit_jobs_per_second"]) if raw else None
-                )
-                row = [backend, class_name, mode, side, jobs, rates["submit_jobs_per_second"]]
-                row += [rates["total_seconds"], rates["jobs_per_second"], _fmt_ratio(rates["ratio_vs_raw"])]
-                rows.append(row)
-                print(
-                    f"  {backend}, {class_name}, {mode}, {side}: {rates['jobs_per_second']:.0f} jobs/s",
-                    flush=True,
-                )
-            results.append(
-                {
-                    "backend": backend,
-                    "worker_class": class_name,
-                    "environment": env,
-                    "measured": [{"mode": m, "side": s, **r} for (m, s), r in measured.items()],
-                }
-            )
-
-    print_table(
-        f"Throughput, all combinations: {jobs:,} no-op jobs per side, {args.workers} workers per side",
-        ["backend", "workers", "mode", "side", "N", "submit jobs/s", "timed s", "jobs/s", "engine/raw"],
-        rows,
+    load_before = os.getloadavg()
+    with open_systems([k for k in SYSTEMS if k in requested], args.backend) as (systems, env):
+        samples = run_rounds(systems, jobs, counts, modes, args.repeats)
+        keys = [s.key for s in systems]
+        labels = {s.key: s.label for s in systems}
+        engine = next((s for s in systems if s.key == "engine"), None)
+        profile = run_profile(engine, jobs) if args.profile and engine else None
+    env["load average before / after (1/5/15 min)"] = " / ".join(
+        " ".join(f"{x:.2f}" for x in load) for load in (load_before, os.getloadavg())
     )
-    for result in results:
-        print(f"  [{result['backend']}, {result['worker_class']}]", end="")
-        print_environment(result["environment"])
+    env.update(jobs=jobs, repeats=args.repeats, worker_counts=",".join(map(str, counts)))
+
+    best = {key: best_count(samples, key, counts) for key in keys}
+    title = f"Throughput, {jobs:,} no-op jobs, {args.repeats} round(s): median (min–max)"
+    if 2 in counts:
+        print_table(
+            f"{title}, 2 workers, concurrency 1 each",
+            headers_for(modes),
+            rows_for(samples, keys, dict.fromkeys(keys, 2), modes, labels),
+        )
+    if len(counts) > 1:
+        print_table(
+            f"{title}, each system at its best worker count (highest drain)",
+            headers_for(modes),
+            rows_for(samples, keys, best, modes, labels),
+        )
+        rows = []
+        for workers in counts:
+            rows += rows_for(samples, keys, dict.fromkeys(keys, workers), modes, labels)
+        print_table(f"{title}, every worker count", headers_for(modes), rows)
+    print("  environment:")
+    for key, value in env.items():
+        print(f"    {key}: {value}")
     print(
-        "  concurrent: the clock runs over submit + drain with workers already waiting (the headline);\n"
-        "  prefilled: all N queued with no worker running, clock from the first dequeue to the last job\n"
-        "  done (worker-side capacity); submit jobs/s: the submitting loop alone."
+        "  drain: all N enqueued with no worker running, clock from the first dequeue to the last job\n"
+        "  finished; end-to-end: workers ready first, clock from the first enqueue to the last job finished;\n"
+        "  ratios: median of each round's ratio (best-count rows: each side at its own best count)."
     )
-    for result in results:
-        for m in result["measured"]:
-            if (result["backend"], result["worker_class"], m["side"]) == ("mariadb", "non-forking", ENGINE):
-                verdict = "met" if (m["ratio_vs_raw"] or 0) >= 0.5 else "NOT met"
-                print(
-                    f"  target engine/raw >= 0.5 on MariaDB, non-forking, {m['mode']}: "
-                    f"{_fmt_ratio(m['ratio_vs_raw'])} ({verdict})"
-                )
-    write_result(args.output, {"jobs": jobs, "workers": args.workers, "results": results})
+    targets = print_targets(samples, keys, counts, best)
+    write_result(
+        args.output,
+        {
+            "environment": env,
+            "best_worker_counts": best,
+            "samples": [
+                {"system": key, "workers": workers, "mode": mode, "runs": runs}
+                for (key, workers, mode), runs in samples.items()
+            ],
+            "targets": targets,
+            "profile": profile,
+        },
+    )
     return 0
-
-
-def measure(rt: Any, jobs: int, args: Any, forking: bool, sides: list[str], modes: list[str]) -> dict:
-    """{(mode, side): rates} for one backend and worker class; raw and engine back to back per mode."""
-    measured: dict[tuple[str, str], dict[str, float]] = {}
-    for mode in modes:
-        prefilled = mode == "prefilled"
-        if "raw" in sides:
-            measured[(mode, "raw RQ")] = run_raw(rt, jobs, args.workers, forking, prefilled)
-        if "engine" in sides:
-            measured[(mode, ENGINE)] = run_engine(rt, jobs, args.workers, forking, prefilled)
-            if args.batch_commit > 1:
-                side = f"engine, commit per {args.batch_commit} submits"
-                measured[(mode, side)] = run_engine(
-                    rt, jobs, args.workers, forking, prefilled, args.batch_commit
-                )
-    return measured
-
-
-def _fmt_ratio(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
 
 
 if __name__ == "__main__":
