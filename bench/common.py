@@ -468,20 +468,6 @@ def wait_raw_drained(
     wait_until(done, timeout, f"{expected} raw RQ jobs to finish", 0.1)
 
 
-def wait_drain_started(rt: Any, queue: str, queued: int, processes: Sequence[subprocess.Popen]) -> float:
-    """perf_counter() when workers first take a message off `queue` (which holds `queued`); 10 ms polls."""
-    from rq import Queue
-
-    q = Queue(queue, connection=rt.redis)
-
-    def started() -> bool:
-        check_alive(processes)
-        return q.count < queued
-
-    wait_until(started, 120, f"workers to start on {queue}", 0.01)
-    return time.perf_counter()
-
-
 def check_alive(processes: Sequence[subprocess.Popen]) -> None:
     """Raise if one of the processes has exited: a wait on its work would otherwise time out."""
     dead = [(p.pid, p.returncode) for p in processes if p.poll() is not None]

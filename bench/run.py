@@ -4,7 +4,7 @@ Each benchmark starts its own redis-server (and, for MariaDB, its own database, 
 end), so they can run one after the other on a shared machine; they are never run in parallel here
 because they would skew each other's numbers.
 
-    python bench/run.py            # full sizes (throughput N=10,000 x 4 combinations: tens of minutes)
+    python bench/run.py            # full sizes (throughput: 6 systems x 3 worker counts x 2 modes: an hour)
     python bench/run.py --quick    # smoke run: every benchmark's --quick size
     python bench/run.py --only throughput,worker_memory
     python bench/run.py --skip orphan_recovery
