@@ -80,7 +80,6 @@ from peers.systems import (  # noqa: E402
     missing_packages,
     own_postgres_database,
     postgres_description,
-    sqlalchemy_url,
 )
 
 SYSTEMS = ("raw", "engine", "procrastinate", "celery-db", "dramatiq", "celery")
@@ -171,7 +170,7 @@ def open_systems(keys: Sequence[str], backend: str) -> Iterator[tuple[list[Syste
             "raw": lambda: RawRQ(rt),
             "engine": lambda: Engine(rt, backend),
             "procrastinate": lambda: Procrastinate(rt, conninfo),
-            "celery-db": lambda: Celery(rt, sqlalchemy_url(conninfo)),
+            "celery-db": lambda: Celery(rt, conninfo),
             "dramatiq": lambda: Dramatiq(rt),
             "celery": lambda: Celery(rt),
         }

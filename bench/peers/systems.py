@@ -166,18 +166,26 @@ class Celery(System):
     """Celery 5, the default prefork pool with `--concurrency 1` (one child runs one task at a time),
     acks_late, Redis broker; with `backend_url`, the SQLAlchemy result backend on PostgreSQL."""
 
-    def __init__(self, rt: Any, backend_url: str | None = None):
+    def __init__(self, rt: Any, conninfo: str | None = None):
+        """`conninfo`: the PostgreSQL database of the result backend, or None for no backend."""
         from peers.celery_app import QUEUE, make_app
 
-        self.rt, self.backend_url, self.queue = rt, backend_url, QUEUE
-        self.key = "celery-db" if backend_url else "celery"
-        self.label = "Celery + PostgreSQL result backend" if backend_url else "Celery, acks_late, no backend"
+        self.rt, self.queue = rt, QUEUE
+        self.backend_url = sqlalchemy_url(conninfo) if conninfo else None
+        self.key = "celery-db" if conninfo else "celery"
+        self.label = "Celery + PostgreSQL result backend" if conninfo else "Celery, acks_late, no backend"
         self.counter_key = f"dartwing-bench:celery-finished:{uuid.uuid4().hex[:8]}"
-        self.app = make_app(rt.redis_url, backend_url)
+        self.app = make_app(rt.redis_url, self.backend_url)
         self.noop = self.app.tasks["noop"]
         self.workers_started = 0
-        if backend_url:
+        self.db = None
+        if conninfo:
+            import psycopg
+
             self.app.backend.ResultSession().close()  # creates its tables once, before any worker
+            # The harness counts result rows on a connection of its own: outside a forked pool
+            # process the backend's sessions open a new connection each time.
+            self.db = psycopg.connect(conninfo, autocommit=True)
 
     def describe(self) -> str:
         names = ["celery", "kombu", "redis"] + (["SQLAlchemy", "psycopg"] if self.backend_url else [])
@@ -187,15 +195,11 @@ class Celery(System):
         self.baseline = self._finished_total()
 
     def _finished_total(self) -> int:
-        if not self.backend_url:
+        if self.db is None:
             return int(self.rt.redis.get(self.counter_key) or 0)
-        from celery.backends.database.models import Task
-
-        session = self.app.backend.ResultSession()
-        try:
-            return session.query(Task).filter(Task.status == "SUCCESS").count()
-        finally:
-            session.close()
+        return int(
+            self.db.execute("SELECT count(*) FROM celery_taskmeta WHERE status = 'SUCCESS'").fetchone()[0]
+        )
 
     def start_workers(self, count: int) -> list[subprocess.Popen]:
         env = _peer_worker_env(
@@ -232,6 +236,8 @@ class Celery(System):
         return self._finished_total() - self.baseline
 
     def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
         self.app.close()
 
 
