@@ -36,9 +36,10 @@ the median of the same round's ratios.
     python bench/throughput.py --repeats 3 --profile    # + py-spy summary of the engine's drain
     python bench/throughput.py --systems raw,engine --worker-counts 2 --jobs 10000
 
-`--profile` adds one unmeasured prefilled engine drain at 2 workers with py-spy attached to each
-worker (wall time, idle included, main thread) and prints the top functions by own time and the
-engine's functions by inclusive time.
+The tables are printed (and the results file written) after every round; SIGTERM stops a run and
+cleans up. `--profile` first runs one unmeasured prefilled engine drain at 2 workers with py-spy
+attached to each worker (wall time, idle included, main thread) and prints its cost by kind (Redis,
+commits, statements, the rest), the top functions by own time and the engine's by inclusive time.
 """
 
 from __future__ import annotations
@@ -88,14 +89,8 @@ MODES = {"prefilled": "drain", "concurrent": "end-to-end"}
 TARGETS = (  # (what, system, versus, worker counts: "2" or "best", minimum ratio of drain rates)
     ("engine / raw RQ drain at 2 workers", "engine", "raw", "2", 0.7),
     ("engine / raw RQ drain at each side's best count", "engine", "raw", "best", 0.9),
-    ("engine / procrastinate drain at each side's best count", "engine", "procrastinate", "best", 1.5),
-    (
-        "engine / Celery + database backend drain at each side's best count",
-        "engine",
-        "celery-db",
-        "best",
-        1.5,
-    ),
+    ("engine / procrastinate drain, best counts", "engine", "procrastinate", "best", 1.5),
+    ("engine / Celery + database backend drain, best counts", "engine", "celery-db", "best", 1.5),
 )
 
 
@@ -184,8 +179,16 @@ def open_systems(keys: Sequence[str], backend: str) -> Iterator[tuple[list[Syste
         yield systems, env
 
 
-def run_rounds(systems: list[System], jobs: int, counts: list[int], modes: list[str], repeats: int) -> dict:
-    """{(key, workers, mode): [rates per round]}, the systems' order rotated by one each round."""
+def run_rounds(
+    systems: list[System],
+    jobs: int,
+    counts: list[int],
+    modes: list[str],
+    repeats: int,
+    after_round: Callable[[dict, int], None],
+) -> dict:
+    """{(key, workers, mode): [rates per round]}, the systems' order rotated by one each round;
+    `after_round(samples, rounds done)` after each."""
     samples: dict[tuple[str, int, str], list[dict[str, float]]] = defaultdict(list)
     for round_index in range(repeats):
         shift = round_index % len(systems)
@@ -200,6 +203,7 @@ def run_rounds(systems: list[System], jobs: int, counts: list[int], modes: list[
                         f"{system.key}: {rates['jobs_per_second']:.0f} jobs/s",
                         flush=True,
                     )
+        after_round(samples, round_index + 1)
     return samples
 
 
@@ -421,18 +425,41 @@ def main(argv: list[str] | None = None) -> int:
 
     load_before = os.getloadavg()
     with open_systems([k for k in SYSTEMS if k in requested], args.backend) as (systems, env):
-        samples = run_rounds(systems, jobs, counts, modes, args.repeats)
         keys = [s.key for s in systems]
         labels = {s.key: s.label for s in systems}
         engine = next((s for s in systems if s.key == "engine"), None)
         profile = run_profile(engine, jobs) if args.profile and engine else None
-    env["load average before / after (1/5/15 min)"] = " / ".join(
-        " ".join(f"{x:.2f}" for x in load) for load in (load_before, os.getloadavg())
-    )
-    env.update(jobs=jobs, repeats=args.repeats, worker_counts=",".join(map(str, counts)))
 
+        def after_round(samples: dict, rounds: int) -> None:
+            """The tables so far (a long run cut short still says what it measured)."""
+            round_env = {
+                **env,
+                "load average at start / now (1/5/15 min)": " / ".join(
+                    " ".join(f"{x:.2f}" for x in load) for load in (load_before, os.getloadavg())
+                ),
+                "jobs": jobs,
+                "rounds": f"{rounds} of {args.repeats}",
+                "worker counts": ",".join(map(str, counts)),
+            }
+            report(samples, keys, labels, counts, modes, round_env, profile, args.output)
+
+        run_rounds(systems, jobs, counts, modes, args.repeats, after_round)
+    return 0
+
+
+def report(
+    samples: dict,
+    keys: list[str],
+    labels: dict[str, str],
+    counts: list[int],
+    modes: list[str],
+    env: dict[str, Any],
+    profile: dict | None,
+    output: str,
+) -> None:
+    """Print the tables, environment and targets; write bench/results/<output>.json."""
     best = {key: best_count(samples, key, counts) for key in keys}
-    title = f"Throughput, {jobs:,} no-op jobs, {args.repeats} round(s): median (min–max)"
+    title = f"Throughput, {env['jobs']:,} no-op jobs, {env['rounds']} round(s): median (min–max)"
     if 2 in counts:
         print_table(
             f"{title}, 2 workers, concurrency 1 each",
@@ -459,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     targets = print_targets(samples, keys, counts, best)
     write_result(
-        args.output,
+        output,
         {
             "environment": env,
             "best_worker_counts": best,
@@ -471,8 +498,14 @@ def main(argv: list[str] | None = None) -> int:
             "profile": profile,
         },
     )
-    return 0
+
+
+def _exit_on_sigterm(signum: int, _frame: Any) -> None:
+    """SIGTERM unwinds like Ctrl-C, so workers, redis-server and databases of the run are cleaned up
+    (a run started in the background ignores SIGINT)."""
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     sys.exit(main())
