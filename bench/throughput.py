@@ -266,7 +266,7 @@ def headers_for(modes: list[str]) -> list[str]:
 def print_targets(samples: dict, keys: list[str], counts: list[int], best: dict[str, int]) -> list[str]:
     lines = []
     for what, key, versus, at, minimum in TARGETS:
-        if key not in keys or versus not in keys or (at == "2" and 2 not in counts):
+        if key not in keys or versus not in keys or (2 not in counts if at == "2" else len(counts) < 2):
             continue
         mine, theirs = (2, 2) if at == "2" else (best[key], best[versus])
         ratios = round_ratios(samples, key, mine, versus, theirs, "prefilled")
