@@ -304,9 +304,9 @@ class Procrastinate(System):
     def __init__(self, rt: Any, conninfo: str):
         import psycopg
 
-        from peers.procrastinate_app import make_app
+        from peers.procrastinate_app import QUEUE, make_app
 
-        self.rt, self.conninfo = rt, conninfo
+        self.rt, self.conninfo, self.queue = rt, conninfo, QUEUE
         self.app = make_app(conninfo).open()
         self.app.schema_manager.apply_schema()
         self.noop = self.app.tasks["noop"]
@@ -326,7 +326,7 @@ class Procrastinate(System):
 
     def start_workers(self, count: int) -> list[subprocess.Popen]:
         cmd = [sys.executable, "-m", "procrastinate", "--app", "peers.procrastinate_app.app"]
-        cmd += ["--log-level", "warning", "worker", "--concurrency", "1"]
+        cmd += ["--log-level", "warning", "worker", "--concurrency", "1", "--queues", self.queue]
         env = _peer_worker_env(self.rt, DARTWING_BENCH_PG_CONNINFO=self.conninfo)
         return [subprocess.Popen(cmd, env=env, cwd=BENCH_DIR) for _ in range(count)]
 
