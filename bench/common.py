@@ -200,14 +200,24 @@ class OwnRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> OwnRedis:
-        args = ["--port", str(self.port), "--bind", *self.bind, "--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(
-            [redis_binary(), *args, "--dir", str(self.workdir)], stdout=subprocess.DEVNULL
-        )
-        client = redis.Redis(port=self.port)
-        wait_until(lambda: _pings(client), 10, "redis-server to accept connections", 0.02)
-        client.close()
-        return self
+        """Start it; if another process took the port meanwhile (free_port only found it free), the
+        server that answers is not this one: start again on another port (a restart keeps its port)."""
+        for _ in range(5):
+            args = ["--port", str(self.port), "--bind", *self.bind, "--save", "", "--appendonly", "no"]
+            self.process = subprocess.Popen(
+                [redis_binary(), *args, "--dir", str(self.workdir)], stdout=subprocess.DEVNULL
+            )
+            client = redis.Redis(port=self.port)
+            try:
+                wait_until(lambda client=client: self.process.poll() is not None or _pings(client), 10,
+                           "redis-server to accept connections", 0.02)
+                if self.process.poll() is None and client.info("server")["process_id"] == self.process.pid:
+                    return self
+            finally:
+                client.close()
+            self.stop()
+            self.port = free_port()
+        raise RuntimeError("could not start a redis-server of this run's own on a free port")
 
     def stop(self) -> None:
         if self.process is not None:

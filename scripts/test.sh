@@ -18,9 +18,9 @@ fi
 python3 -m pip install --quiet --upgrade pip
 python3 -m pip install --quiet -e '.[test]'
 python3 -m ruff check .
-# Three pytest-xdist workers on two cores: most tests wait on servers, workers and sockets rather than
+# Two pytest-xdist workers (one per core): most tests wait on servers, workers and sockets rather than
 # compute. Each worker is a session of its own (its own redis-server and MariaDB database).
-python3 -m pytest -n "${DARTWING_TEST_WORKERS:-3}" --dist worksteal "$@"
+python3 -m pytest -n "${DARTWING_TEST_WORKERS:-2}" --dist worksteal "$@"
 
 # Frappe v15 pins rq 1.15, redis-py 4.5 and PyMySQL 1.1.1. In a virtualenv holding exactly those:
 # the Frappe v15 contract host suite (tests/frappe_contract: the binding under Frappe's semantics, on

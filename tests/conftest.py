@@ -191,7 +191,7 @@ def start_server(rt, extra_env=None):
         except httpx.TransportError:
             return False
 
-    wait_for(up, timeout=20, message="server to start")
+    wait_for(up, timeout=60, message="server to start")
     return proc, client
 
 

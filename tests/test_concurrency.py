@@ -48,7 +48,7 @@ def test_fifty_concurrent_identical_submits_give_one_job(rt):
         )
         for _ in range(PROCESSES)
     ]
-    outputs = [p.communicate(timeout=120) for p in procs]
+    outputs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), [err[-1500:] for _, err in outputs if err][:2]
     lines = [out.strip() for out, _ in outputs]
     created = [line.split()[1] for line in lines if line.startswith("created")]

@@ -411,7 +411,7 @@ def test_schemathesis_all_checks_pass(api, tmp_path):
         ],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     summary = result.stdout

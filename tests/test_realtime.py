@@ -53,7 +53,7 @@ class Gateways:
             except httpx.TransportError:
                 return False
 
-        wait_for(subscribed, timeout=20, message="the gateway to subscribe to Redis")
+        wait_for(subscribed, timeout=60, message="the gateway to subscribe to Redis")
         return url
 
     def stop_all(self) -> None:
