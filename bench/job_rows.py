@@ -75,11 +75,31 @@ def log_row(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def insert_jobs(conn: sa.Connection, jobs: list[dict[str, Any]]) -> None:
-    """Insert the jobs and one log row each (one executemany per table), then empty the list."""
-    conn.execute(sa.insert(bj), jobs)
-    conn.execute(sa.insert(jel), [log_row(job) for job in jobs])
+def insert_jobs(conn: sa.Connection, jobs: list[dict[str, Any]], *, logged_since: datetime | None = None) -> None:
+    """Insert the jobs and a log row for each (for each changed since `logged_since`, if given): one
+    executemany per table; then empty the list."""
+    logs = [log_row(job) for job in jobs if logged_since is None or job["modified"] >= logged_since]
+    for table, rows in ((bj, jobs), (jel, logs)):
+        if not rows:
+            continue
+        if conn.dialect.name == "sqlite":
+            _sqlite_executemany(conn, table, rows)
+        else:
+            conn.execute(sa.insert(table), rows)
     jobs.clear()
+
+
+def _sqlite_executemany(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """The driver's executemany with times as SQLAlchemy stores them in SQLite: several times faster
+    than SQLAlchemy's per-value bind processing, which is most of the cost at 100,000 rows."""
+    keys = list(rows[0])
+    columns = ", ".join(f'"{key}"' for key in keys)
+    sql = f'INSERT INTO "{table.name}" ({columns}) VALUES ({", ".join("?" for _ in keys)})'
+
+    def value(item: Any) -> Any:
+        return item.isoformat(" ", "microseconds") if isinstance(item, datetime) else item
+
+    conn.exec_driver_sql(sql, [tuple(value(row[key]) for key in keys) for row in rows])
 
 
 MIX = (
@@ -111,19 +131,22 @@ def mixed_jobs(
         job = job_row(f"{prefix}{index + 1:07d}", index, status, now - timedelta(seconds=age), rng,
                       organizations=organizations)
         job["parameters"] = f'{{"customer": "cust-{index % 5000:04d}", "i": {index}}}'
+        job["job_type"] = rng.choice(("noop", "noop", "echo"))  # not tied to the organization's index
         job.update(error_type=None, error_message=None, traceback=None)  # every row names the same columns
         if status in ("Dead Letter", "Failed", "Timed Out"):
             error = ERRORS[index % len(ERRORS)]
             job.update(error_type=error, error_message=f"{error.lower()} failure {index % 50}",
                        traceback=f"Traceback (most recent call last):\n  ...\nError: {error} {index}")
+        if job["started_at"] is not None:
+            job["queued_at"] = job["started_at"] - timedelta(seconds=rng.uniform(0.01, 3))
         if status in ("Queued", "Pending"):
             job.update(started_at=None, completed_at=None, progress=0, attempt=0)
         jobs.append(job)
     return jobs
 
 
-def insert_in_chunks(engine: sa.Engine, jobs: list[dict[str, Any]]) -> None:
+def insert_in_chunks(engine: sa.Engine, jobs: list[dict[str, Any]], *, logged_since: datetime | None = None) -> None:
     """insert_jobs, INSERT_CHUNK rows per transaction."""
     for start in range(0, len(jobs), INSERT_CHUNK):
         with engine.begin() as conn:
-            insert_jobs(conn, jobs[start : start + INSERT_CHUNK])
+            insert_jobs(conn, jobs[start : start + INSERT_CHUNK], logged_since=logged_since)

@@ -71,6 +71,13 @@ function relative(iso) {
   return s < 5 ? text : future ? `in ${text}` : `${text} ago`;
 }
 
+function duration(seconds) {
+  if (seconds < 60) return `${Number(seconds).toFixed(seconds < 10 ? 2 : 1)} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
+  return `${Math.floor(seconds / 86400)} d ${Math.round((seconds % 86400) / 3600)} h`;
+}
+
 function when(iso) {
   if (!iso) return el("span", { class: "muted", text: "—" });
   return el("time", { datetime: iso, title: exactUtc(iso), text: relative(iso) });
@@ -137,7 +144,7 @@ async function showOverview() {
   );
   cards("status-cards", state.me.statuses.map((s) => [s, metrics.job_count_by_status[s] || 0]), (s) => `#jobs?status=${encodeURIComponent(s)}`);
   cards("priority-cards", Object.entries(metrics.queue_depth_by_priority), null);
-  const seconds = (v) => (v === null || v === undefined ? "—" : `${v} s`);
+  const seconds = (v) => (v === null || v === undefined ? "—" : duration(v));
   cards("figures", [
     ["Dead Letter", metrics.dead_letter_count],
     ["Failure rate (24 h)", `${(metrics.failure_rate * 100).toFixed(1)} %`],
@@ -148,7 +155,7 @@ async function showOverview() {
   ], null);
   barChart($("chart-completed"), activity.buckets, "completed");
   barChart($("chart-failed"), activity.buckets, "failed");
-  barChart($("chart-latency"), activity.buckets, "latency_seconds", (v) => `${Number(v).toFixed(2)} s`);
+  barChart($("chart-latency"), activity.buckets, "latency_seconds", duration);
 }
 
 async function showWorkers() {
