@@ -7,8 +7,9 @@ send them as multi-row INSERTs with bound values), thousands of times faster tha
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
+from itertools import islice
 from typing import Any
 
 import sqlalchemy as sa
@@ -118,14 +119,13 @@ INSERT_CHUNK = 5_000
 
 def mixed_jobs(
     count: int, organizations: Sequence[str], *, seed: int, spread: timedelta, prefix: str = "JOB-2025-"
-) -> list[dict[str, Any]]:
+) -> Iterator[dict[str, Any]]:
     """`count` jobs of every status (MIX), changed over the last `spread`, named oldest first like a
     naming series (`<prefix>0000001`...); failed ones carry an error, parameters a customer id."""
     rng = random.Random(seed)
     now = utcnow()
     statuses = [status for status, weight in MIX for _ in range(weight)]
     ages = sorted((rng.uniform(5, spread.total_seconds()) for _ in range(count)), reverse=True)
-    jobs = []
     for index, age in enumerate(ages):
         status = rng.choice(statuses)
         job = job_row(f"{prefix}{index + 1:07d}", index, status, now - timedelta(seconds=age), rng,
@@ -141,12 +141,12 @@ def mixed_jobs(
             job["queued_at"] = job["started_at"] - timedelta(seconds=rng.uniform(0.01, 3))
         if status in ("Queued", "Pending"):
             job.update(started_at=None, completed_at=None, progress=0, attempt=0)
-        jobs.append(job)
-    return jobs
+        yield job
 
 
-def insert_in_chunks(engine: sa.Engine, jobs: list[dict[str, Any]], *, logged_since: datetime | None = None) -> None:
-    """insert_jobs, INSERT_CHUNK rows per transaction."""
-    for start in range(0, len(jobs), INSERT_CHUNK):
+def insert_in_chunks(engine: sa.Engine, jobs: Iterable[dict[str, Any]], *, logged_since: datetime | None = None) -> None:
+    """insert_jobs, INSERT_CHUNK rows per transaction (a generator of rows is never held whole)."""
+    rows = iter(jobs)
+    while chunk := list(islice(rows, INSERT_CHUNK)):
         with engine.begin() as conn:
-            insert_jobs(conn, jobs[start : start + INSERT_CHUNK], logged_since=logged_since)
+            insert_jobs(conn, chunk, logged_since=logged_since)

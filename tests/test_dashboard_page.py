@@ -83,7 +83,7 @@ def site(redis_server, tmp_path_factory):
     day_ago = utcnow() - timedelta(days=1)
     jobs = mixed_jobs(ROWS, [ORG_A, ORG_B, ORG_C], seed=21, spread=timedelta(days=2))
     insert_in_chunks(rt.engine, jobs, logged_since=day_ago)
-    target = mixed_jobs(BULK_SLICE, [ORG_C], seed=5, spread=timedelta(hours=3), prefix="JOB-2024-")
+    target = list(mixed_jobs(BULK_SLICE, [ORG_C], seed=5, spread=timedelta(hours=3), prefix="JOB-2024-"))
     for job in target:
         job.update(status="Dead Letter", job_type="always_fails", error_type="Permanent",
                    error_message="bulk slice", completed_at=job["modified"], progress=0)

@@ -22,13 +22,14 @@ from dartwing.dartwing_core.background_jobs import job_browser as browser
 from dartwing.dartwing_core.background_jobs.activity import job_activity
 from dartwing.dartwing_core.background_jobs.bulk_operations import act_on_jobs, act_on_matching
 from dartwing.dartwing_core.background_jobs.job_browser import browse_jobs, job_detail
+from dartwing.dartwing_core.background_jobs.sql import to_mariadb
 
 ROWS = 600
 
 
 @pytest.fixture
 def jobs(rt):
-    rows = mixed_jobs(ROWS, [ORG_A, ORG_B], seed=7, spread=timedelta(hours=30))
+    rows = list(mixed_jobs(ROWS, [ORG_A, ORG_B], seed=7, spread=timedelta(hours=30)))
     expected = [dict(row) for row in rows]
     insert_in_chunks(rt.engine, rows)
     return expected
@@ -216,7 +217,7 @@ def test_every_page_query_is_an_ordered_index_range(rt, monkeypatch):
     execute = rt.execute
 
     def recording(statement, params=None):
-        if isinstance(statement, sa.Select) and schema.background_job in statement.get_final_froms():
+        if isinstance(statement, sa.Select) and statement._order_by_clauses and schema.background_job in statement.get_final_froms():
             statements.append(statement)
         return execute(statement, params)
 
@@ -238,9 +239,9 @@ def test_every_page_query_is_an_ordered_index_range(rt, monkeypatch):
         browse_jobs(filters, page["next_cursor"], 50)  # with the keyset condition too
         assert statements
         for statement in statements:
-            compiled = statement.compile(rt.engine, compile_kwargs={"literal_binds": True})
+            text, values = to_mariadb(statement)
             with rt.engine.connect() as conn:
-                plan = conn.exec_driver_sql(f"ANALYZE {compiled}").mappings().all()
+                plan = conn.exec_driver_sql(f"ANALYZE {text}", values).mappings().all()
             row = plan[0]
             assert row["key"] in keys, (filters, user, row)
             assert row["type"] in ("range", "ref", "index"), (filters, row)

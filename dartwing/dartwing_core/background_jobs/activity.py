@@ -1,6 +1,7 @@
-"""Activity over a window, for charts: jobs completed and failed, and queue latency, per time bucket.
+"""Activity over a window, for charts: transitions into each status (jobs completed, failed...) and
+queue latency, per time bucket.
 
-Throughput and failures are counted from the Job Execution Log (one row per transition), grouped by
+Transitions are counted from the Job Execution Log (one row per transition), grouped by
 minute in SQL through an index range: `(organization, timestamp)` for a member's organizations, and
 the log's `modified` index for an administrator's view of all of them (log rows are never updated,
 so their `modified` is their `timestamp`). The minutes are folded into the window's buckets here.
@@ -56,8 +57,9 @@ def _minute_postgresql(element, compiler, **kw):
 def job_activity(
     window: str = "hour", organization: str | None = None, *, runtime: Runtime | None = None
 ) -> dict[str, Any]:
-    """{window, bucket_seconds, buckets: [{start, completed, failed, latency_seconds}]}, oldest first,
-    for the organizations the caller may see (or the one named)."""
+    """{window, bucket_seconds, buckets: [{start, completed, failed, by_status, latency_seconds}]},
+    oldest first, for the organizations the caller may see (or the one named): `by_status` counts the
+    transitions into each status, `failed` those into Failed, Timed Out or Dead Letter."""
     rt = runtime or get_runtime()
     if window not in WINDOWS:
         raise InvalidInputError(f"window must be one of {', '.join(WINDOWS)}, got {window!r}")
@@ -67,13 +69,11 @@ def job_activity(
     now = rt.now()
     first = _floor(now - length, step) + bucket
     starts = [first + i * bucket for i in range(int(length / bucket))]
-    counts = {start: {"completed": 0, "failed": 0} for start in starts}
+    counts: dict[datetime, dict[str, int]] = {start: {} for start in starts}
     latency: dict[datetime, list[float]] = {start: [] for start in starts}
 
     minute = minute_text(log.c.timestamp).label("minute")
-    stmt = sa.select(minute, log.c.to_status, sa.func.count().label("n")).where(
-        log.c.to_status.in_([JobStatus.COMPLETED.value, *FAILURES])
-    )
+    stmt = sa.select(minute, log.c.to_status, sa.func.count().label("n"))
     if scope is None:
         stmt = stmt.where(log.c.modified >= first)
     else:
@@ -81,8 +81,8 @@ def job_activity(
     for row in rt.execute(stmt.group_by(minute, log.c.to_status)):
         start = _floor(datetime.strptime(row["minute"], "%Y-%m-%d %H:%M"), step)
         if start in counts:
-            key = "completed" if row["to_status"] == JobStatus.COMPLETED.value else "failed"
-            counts[start][key] += int(row["n"])
+            by_status = counts[start]
+            by_status[row["to_status"]] = by_status.get(row["to_status"], 0) + int(row["n"])
 
     done = (
         sa.select(bj.c.queued_at, bj.c.started_at, bj.c.completed_at)
@@ -103,7 +103,9 @@ def job_activity(
         "buckets": [
             {
                 "start": rt.aware(start),
-                **counts[start],
+                "completed": counts[start].get(JobStatus.COMPLETED.value, 0),
+                "failed": sum(counts[start].get(status, 0) for status in FAILURES),
+                "by_status": counts[start],
                 "latency_seconds": round(sum(latency[start]) / len(latency[start]), 3) if latency[start] else None,
             }
             for start in starts

@@ -3,8 +3,9 @@
 A page costs what it reads, whatever the table holds. The filter is split into branches that are each
 one index range already in page order: per status `(status, modified)`, per organization and status
 `(organization, status, modified)`, with no status and no organization the `modified` index. Each
-branch reads at most one page (plus one row) past the cursor, and the branches are merged here, newest
-first. A parameter text search cannot use an index, so each page examines at most TEXT_SCAN_ROWS rows
+branch reads the keys (modified, name) of at most one page (plus one row) past the cursor from its
+index, the branches are merged here, newest first, and only then are the page's own rows read by
+primary key: a page reads its 50 rows, not 50 per branch. A parameter text search cannot use an index, so each page examines at most TEXT_SCAN_ROWS rows
 and, when it stops before filling the page, says where it stopped (`next_cursor`): the next page goes
 on from there, so results stay exact and a page stays fast.
 
@@ -33,7 +34,7 @@ FILTER_KEYS = ("status", "job_type", "organization", "error_type", "since", "unt
 ERROR_TYPES = ("Transient", "Permanent", "Timeout")
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
-TEXT_SCAN_ROWS = 20_000
+TEXT_SCAN_ROWS = 5_000
 # Past this many (organization, status) branches one query with IN lists is cheaper than the merge.
 MAX_BRANCHES = 64
 MAX_TEXT_LENGTH = 200
@@ -228,31 +229,30 @@ def browse_jobs(
     order = (bj.c.modified.desc(), bj.c.name.desc())
     text = flt.text is not None
     per_branch = max(size + 1, TEXT_SCAN_ROWS // len(parts)) if text else size + 1
+    columns = [bj.c.name, bj.c.modified]  # covered by every branch's index: no row is read yet
     if text:
-        hit = sa.case((bj.c.parameters.contains(flt.text, autoescape=True), 1), else_=0).label("hit")
-        columns = [bj.c.name, bj.c.modified, hit]
-    else:
-        columns = [bj.c[c] for c in LISTED_COLUMNS]
-    rows: list[dict[str, Any]] = []
+        columns.append(sa.case((bj.c.parameters.contains(flt.text, autoescape=True), 1), else_=0).label("hit"))
+    keys: list[tuple[datetime, str]] = []
     frontier: tuple[datetime, str] | None = None  # rows newer than this were read in every branch
     for branch in parts:
         got = rt.execute(sa.select(*columns).where(*branch, *common).order_by(*order).limit(per_branch)).rows
         if len(got) == per_branch:
             last = (got[-1]["modified"], got[-1]["name"])
             frontier = last if frontier is None else max(frontier, last)
-        rows += [row for row in got if not text or row["hit"]]
-    rows.sort(key=lambda row: (row["modified"], row["name"]), reverse=True)
+        keys += [(row["modified"], row["name"]) for row in got if not text or row["hit"]]
+    keys.sort(reverse=True)
     if frontier is not None:
-        rows = [row for row in rows if (row["modified"], row["name"]) >= frontier]
-    if len(rows) > size:
-        rows = rows[:size]
-        next_key = (rows[-1]["modified"], rows[-1]["name"])
+        keys = [key for key in keys if key >= frontier]
+    if len(keys) > size:
+        keys = keys[:size]
+        next_key = keys[-1]
     else:
         next_key = frontier
-    if text and rows:
-        names = [row["name"] for row in rows]
-        full = {r["name"]: r for r in rt.execute(sa.select(*(bj.c[c] for c in LISTED_COLUMNS)).where(bj.c.name.in_(names)))}
-        rows = [full[name] for name in names if name in full]
+    rows = []
+    if keys:  # then the page's own rows, by primary key
+        found = rt.execute(sa.select(*(bj.c[c] for c in LISTED_COLUMNS)).where(bj.c.name.in_([k[1] for k in keys])))
+        by_name = {row["name"]: row for row in found}
+        rows = [by_name[name] for _, name in keys if name in by_name]
     return {
         "jobs": [_listed(rt, row) for row in rows],
         "next_cursor": _cursor_text(rt, next_key) if next_key is not None else None,
