@@ -307,3 +307,27 @@ def test_sign_in_sessions_and_csrf(site):
     redirect = client.get("/dlq")
     assert redirect.status_code == 308 and redirect.headers["location"].startswith("/dashboard/#jobs?status=Dead")
     client.close()
+
+
+def test_live_events_carry_only_the_viewers_organizations(site):
+    import json
+
+    from dartwing.dartwing_core.background_jobs import submit_job
+
+    headers = {"Authorization": f"token {site.tokens[BOB]}"}
+    with httpx.stream("GET", f"{site.url}/dashboard/api/events", headers=headers, timeout=30) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        assert next(lines).startswith("retry:")  # the stream is open: now the jobs
+        site.rt.set_user(ADMIN)
+        hidden = submit_job("noop", ORG_A, {"live": 1})
+        shown = submit_job("noop", ORG_B, {"live": 2})
+        site.rt.commit()
+        events = []
+        for line in lines:
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+                if events[-1]["job_id"] == shown.name:
+                    break
+    assert {event["organization"] for event in events} == {ORG_B}
+    assert hidden.name not in {event["job_id"] for event in events}
