@@ -76,20 +76,25 @@ PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
     "filters": (
         {
             "type": "object",
+            # A filter left null or empty matches anything, as one left out does (forms send "").
             "properties": {
-                "status": {
-                    "anyOf": [
-                        {"enum": list(ACTIONS["retry"].statuses)},
-                        {"type": "array", "items": {"enum": list(ACTIONS["retry"].statuses)}},
-                    ]
-                },
-                **dict.fromkeys(("organization", "job_type"), NAME),
-                "error_type": {"enum": list(ERROR_TYPES)},
-                "since": {"type": "string", "format": "date-time", "description": "Changed at or after"},
-                "until": {"type": "string", "format": "date-time", "description": "Changed before"},
-                "q": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_LENGTH,
-                      "description": "A job id, or text its parameters contain"},
-                "older_than_hours": {"type": "integer", "minimum": 0, "maximum": MAX_OLDER_THAN_HOURS},
+                key: {"anyOf": [schema, {"type": "null"}, {"const": ""}]}
+                for key, schema in {
+                    "status": {
+                        "anyOf": [
+                            {"enum": list(ACTIONS["retry"].statuses)},
+                            {"type": "array", "items": {"enum": list(ACTIONS["retry"].statuses)}},
+                        ]
+                    },
+                    "organization": NAME,
+                    "job_type": NAME,
+                    "error_type": {"enum": list(ERROR_TYPES)},
+                    "since": {"type": "string", "format": "date-time", "description": "Changed at or after"},
+                    "until": {"type": "string", "format": "date-time", "description": "Changed before"},
+                    "q": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_LENGTH,
+                          "description": "A job id, or text its parameters contain"},
+                    "older_than_hours": {"type": "integer", "minimum": 0, "maximum": MAX_OLDER_THAN_HOURS},
+                }.items()
             },
             "additionalProperties": False,
         },
