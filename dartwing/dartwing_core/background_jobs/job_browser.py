@@ -278,15 +278,16 @@ def job_detail(job_id: str, *, runtime: Runtime | None = None) -> dict[str, Any]
     view["traceback"] = job.get("traceback")
     view["heartbeat_at"] = rt.aware(job["heartbeat_at"]) if job.get("heartbeat_at") else None
     view["history"] = get_job_history(job["name"], runtime=rt)
-    view["parent"] = _related(rt, [bj.c.name == job["depends_on"]]) if job.get("depends_on") else []
-    view["children"] = _related(rt, [bj.c.depends_on == job["name"]])
+    dep = schema.job_dependency  # every parent of a job is a row, indexed both ways (dependencies.py)
+    view["parent"] = _related(rt, [bj.c.name.in_(sa.select(dep.c.depends_on).where(dep.c.parent == job["name"]))])
+    view["children"] = _related(rt, [bj.c.name.in_(sa.select(dep.c.parent).where(dep.c.depends_on == job["name"]))])
     view["wait"] = explain_wait(job["name"], runtime=rt)
     return view
 
 
 
 def _related(rt: Runtime, where: list[sa.ColumnElement]) -> list[dict[str, Any]]:
-    """Parent or children (through the depends_on index), as far as the caller may see them."""
+    """Parents or children (through the Job Dependency indexes), as far as the caller may see them."""
     stmt = sa.select(bj.c.name, bj.c.status, bj.c.job_type, bj.c.organization, bj.c.modified).where(*where)
     visible = tenancy.visible_organizations(rt, rt.current_user())
     if visible is not None:
