@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -44,9 +45,29 @@ MAX_PICKLIST = 500
 EVENT_KEEPALIVE_SECONDS = 15
 SCOPE_REFRESH_SECONDS = 60
 MAX_EVENTS_PER_SECOND = 20  # beyond this the page is told to refresh, not sent every event
+# The overview's reads count whole ranges (get_job_metrics: every row by status); live refreshes and
+# open tabs of one viewer share one answer for this long.
+OVERVIEW_CACHE_SECONDS = 15
 
 
 def routes(rt: StandaloneRuntime, run_as) -> list[BaseRoute]:
+    recent: dict[tuple[str, ...], tuple[float, Any]] = {}
+    recent_lock = threading.Lock()  # requests run in a thread pool
+
+    def cached(key: tuple[str, ...], read):
+        """`read()`'s answer for `key` (which names the viewer), at most OVERVIEW_CACHE_SECONDS old."""
+        now = time.monotonic()
+        with recent_lock:
+            for stale in [k for k, (at, _) in recent.items() if now - at > OVERVIEW_CACHE_SECONDS]:
+                del recent[stale]
+            hit = recent.get(key)
+        if hit is not None:
+            return hit[1]
+        value = read()
+        with recent_lock:
+            recent[key] = (now, value)
+        return value
+
     async def viewer(request: Request, *, writes: bool = False) -> str:
         header = request.headers.get("authorization")
         if header:
@@ -86,11 +107,16 @@ def routes(rt: StandaloneRuntime, run_as) -> list[BaseRoute]:
         }
 
     def overview(request: Request, body: dict) -> dict[str, Any]:
-        return get_job_metrics(_only(request.query_params, ("organization",)).get("organization"))
+        organization = _only(request.query_params, ("organization",)).get("organization")
+        return cached(("overview", rt.current_user(), str(organization)), lambda: get_job_metrics(organization))
 
     def activity(request: Request, body: dict) -> dict[str, Any]:
         params = _only(request.query_params, ("window", "organization"))
-        return job_activity(params.get("window", "hour"), params.get("organization"))
+        window, organization = params.get("window", "hour"), params.get("organization")
+        return cached(
+            ("activity", rt.current_user(), str(window), str(organization)),
+            lambda: job_activity(window, organization),
+        )
 
     def workers(request: Request, body: dict) -> list[dict[str, Any]]:
         rows = describe_workers(rt)
