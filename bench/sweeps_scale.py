@@ -32,7 +32,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 from unittest.mock import patch
 
@@ -44,6 +44,7 @@ from common import (
     print_table,
     write_result,
 )
+from job_rows import insert_jobs, job_row, utcnow
 
 from dartwing.dartwing_core.background_jobs import schema
 from dartwing.dartwing_core.background_jobs.cleanup import cleanup_old_jobs
@@ -77,58 +78,6 @@ RECENT_MIX = (("Completed", 94), ("Dead Letter", 4), ("Canceled", 2))
 # --- bulk generation ------------------------------------------------------------------------------
 
 
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC, as the runtime stores it
-
-
-def _job_row(name: str, index: int, status: str, modified: datetime, rng: random.Random) -> dict[str, Any]:
-    started = modified - timedelta(seconds=rng.uniform(0.05, 30))
-    retried = status == "Dead Letter" or rng.random() < 0.05
-    return {
-        "name": name,
-        "creation": started - timedelta(seconds=rng.uniform(0.01, 5)),
-        "modified": modified,
-        "modified_by": ADMIN_USER,
-        "owner": ADMIN_USER,
-        "job_type": "noop" if index % 3 else "echo",
-        "organization": ORGANIZATIONS[index % len(ORGANIZATIONS)],
-        "status": status,
-        "priority": ("Normal", "Normal", "High", "Low")[index % 4],
-        "parameters": f'{{"i": {index}}}',
-        "parameters_hash": f"{index:064x}",
-        "timeout": 300,
-        "max_retries": 5,
-        "retry_count": (3 if status == "Dead Letter" else 1) if retried else 0,
-        "attempt": (4 if status == "Dead Letter" else 2) if retried else 1,
-        "progress": 100 if status == "Completed" else 0,
-        "queued_at": started,
-        "started_at": started,
-        "completed_at": modified if status != "Running" else None,
-        "heartbeat_at": modified,
-        "next_retry_at": None,
-        "depends_on": None,
-        "open_parents": 0,
-        "worker": "bench-worker",
-        "rq_job_id": f"{name}-1",
-    }
-
-
-def _log_row(job: dict[str, Any]) -> dict[str, Any]:
-    when = job["modified"]
-    return {
-        "creation": when,
-        "modified": when,
-        "owner": ADMIN_USER,
-        "background_job": job["name"],
-        "organization": job["organization"],
-        "from_status": "Running",
-        "to_status": job["status"],
-        "attempt": job["attempt"],
-        "timestamp": when,
-        "worker": job["worker"],
-    }
-
-
 def _dependency_row(child: str, parent: str, idx: int) -> dict[str, Any]:
     return {"name": f"{child}-{idx}", "parent": child, "parenttype": "Background Job",
             "parentfield": "dependencies", "depends_on": parent, "idx": idx, "settled": 1}
@@ -136,12 +85,10 @@ def _dependency_row(child: str, parent: str, idx: int) -> dict[str, Any]:
 
 def _insert(conn: sa.Connection, jobs: list[dict[str, Any]], deps: list[dict[str, Any]] | None = None) -> None:
     """One executemany per table: the MariaDB drivers send them as multi-row INSERTs with bound values."""
-    conn.execute(sa.insert(bj), jobs)
-    conn.execute(sa.insert(jel), [_log_row(job) for job in jobs])
+    insert_jobs(conn, jobs)
     if deps:
         conn.execute(sa.insert(dep), deps)
         deps.clear()
-    jobs.clear()
 
 
 def fill_finished_jobs(engine: sa.Engine, count: int, *, seed: int) -> None:
@@ -149,7 +96,7 @@ def fill_finished_jobs(engine: sa.Engine, count: int, *, seed: int) -> None:
     24 h, the rest spread over HISTORY_DAYS) oldest first, named in that order (JOB-H<n>): as a
     naming series and an append-only log would have written them, so a row's age follows its key."""
     rng = random.Random(seed)
-    now = _utcnow()
+    now = utcnow()
     recent = min(RECENT_JOBS, count)
     ages = sorted(
         [rng.uniform(1.1, HISTORY_DAYS) * 86400 for _ in range(count - recent)]
@@ -166,7 +113,7 @@ def fill_finished_jobs(engine: sa.Engine, count: int, *, seed: int) -> None:
         conn.execute(sa.delete(bj))
     for index, age in enumerate(ages):
         status = rng.choice(latest if age < 86400 else history)
-        jobs.append(_job_row(f"JOB-H{index:08d}", index, status, now - timedelta(seconds=age), rng))
+        jobs.append(job_row(f"JOB-H{index:08d}", index, status, now - timedelta(seconds=age), rng, organizations=ORGANIZATIONS))
         if index and index % DEPENDENCY_EVERY == 0:
             deps.append(_dependency_row(f"JOB-H{index:08d}", f"JOB-H{index - 1:08d}", 1))
         if len(jobs) == INSERT_CHUNK:
@@ -180,7 +127,7 @@ def fill_finished_jobs(engine: sa.Engine, count: int, *, seed: int) -> None:
 def reset_hot_set(engine: sa.Engine, round_no: int) -> dict[str, int]:
     """Replace the hot set with a fresh one (named JOB-W<round>-...); returns counts by label."""
     rng = random.Random(round_no)
-    now = _utcnow()
+    now = utcnow()
     old = now - timedelta(minutes=10)  # older than the orphan threshold and the outbox grace
     jobs: list[dict[str, Any]] = []
     deps: list[dict[str, Any]] = []
@@ -191,7 +138,7 @@ def reset_hot_set(engine: sa.Engine, round_no: int) -> dict[str, int]:
         counts[label] = count
         for _ in range(count):
             name = f"JOB-W{round_no}-{index:05d}"
-            job = _job_row(name, index, status, old, rng)
+            job = job_row(name, index, status, old, rng, organizations=ORGANIZATIONS)
             job.update(completed_at=None, progress=0, retry_count=0, attempt=0, rq_job_id=f"{name}-0")
             if label == "due retry":
                 job.update(attempt=1, retry_count=0, next_retry_at=now - timedelta(seconds=5))

@@ -47,4 +47,5 @@ has_permission = {
 fixtures = [
     {"dt": "Role", "filters": [["name", "in", ["Job Administrator", "Job User"]]]},
     {"dt": "Number Card", "filters": [["module", "=", "Dartwing Core"]]},
+    {"dt": "Dashboard Chart", "filters": [["module", "=", "Dartwing Core"]]},
 ]

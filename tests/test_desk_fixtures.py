@@ -330,3 +330,102 @@ def test_workspace_content_blocks_reference_rows_that_exist(workspace, content):
             assert block["data"]["shortcut_name"] in shortcuts
         elif block["type"] == "card":
             assert block["data"]["card_name"] in card_breaks
+
+
+# --- the dashboard charts -------------------------------------------------------------------------
+# frappe/desk/doctype/dashboard_chart/dashboard_chart.json (version-15), data fields
+V15_DASHBOARD_CHART_FIELDS = {
+    "aggregate_function_based_on",
+    "based_on",
+    "chart_name",
+    "chart_type",
+    "color",
+    "custom_options",
+    "document_type",
+    "dynamic_filters_json",
+    "filters_json",
+    "from_date",
+    "group_by_based_on",
+    "group_by_type",
+    "heatmap_year",
+    "is_public",
+    "is_standard",
+    "last_synced_on",
+    "module",
+    "number_of_groups",
+    "parent_document_type",
+    "report_name",
+    "roles",
+    "source",
+    "time_interval",
+    "timeseries",
+    "timespan",
+    "to_date",
+    "type",
+    "use_report_chart",
+    "value_based_on",
+    "x_field",
+    "y_axis",
+}
+V15_CHART_TYPES = {"Count", "Sum", "Average", "Group By", "Custom", "Report"}
+V15_CHART_RENDER_TYPES = {"Line", "Bar", "Percentage", "Pie", "Donut", "Heatmap"}
+V15_DASHBOARD_CHART_SOURCE_FIELDS = {"source_name", "module", "timeseries"}
+V15_WORKSPACE_CHART_FIELDS = {"chart_name", "label"}
+CHARTS_JSON = APP / "fixtures" / "dashboard_chart.json"
+CHART_SOURCE_DIR = MODULE / "dashboard_chart_source"
+
+
+@pytest.fixture(scope="module")
+def charts():
+    return load(CHARTS_JSON)
+
+
+def test_dashboard_charts_are_valid_v15_charts_exported_by_hooks(charts):
+    tree = ast.parse(HOOKS.read_text())
+    fixtures = next(
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "fixtures" for t in node.targets)
+    )
+    entry = next(f for f in fixtures if isinstance(f, dict) and f.get("dt") == "Dashboard Chart")
+    assert entry["filters"] == [["module", "=", "Dartwing Core"]]
+    assert {c["name"] for c in charts} == {"Jobs by Status over Time", "Job Failures", "Jobs by Status"}
+    for chart in charts:
+        assert not unknown_keys(chart, V15_DASHBOARD_CHART_FIELDS), chart["name"]
+        assert chart["doctype"] == "Dashboard Chart" and chart["module"] == "Dartwing Core"
+        assert chart["name"] == chart["chart_name"]  # v15 names a chart by its chart_name
+        assert chart["chart_type"] in V15_CHART_TYPES and chart["type"] in V15_CHART_RENDER_TYPES
+        assert chart["is_standard"] == 0  # a fixture; standard charts live in module folders
+        json.loads(chart["filters_json"])  # mandatory, and JSON
+        if chart.get("custom_options"):
+            json.loads(chart["custom_options"])
+        if chart["chart_type"] == "Group By":  # DashboardChart.check_required_field
+            fields = {f["fieldname"] for f in app_doctype(chart["document_type"])["fields"]}
+            assert chart["group_by_based_on"] in fields and chart["group_by_type"] == "Count"
+        else:
+            assert chart["chart_type"] == "Custom" and chart["source"]
+
+
+def test_the_custom_charts_source_is_synced_from_the_module_and_whitelisted(charts):
+    for source in {c["source"] for c in charts if c["chart_type"] == "Custom"}:
+        folder = CHART_SOURCE_DIR / source.lower().replace(" ", "_")
+        doc = load(folder / f"{folder.name}.json")
+        assert not unknown_keys(doc, V15_DASHBOARD_CHART_SOURCE_FIELDS)
+        assert doc["doctype"] == "Dashboard Chart Source" and doc["name"] == doc["source_name"] == source
+        assert doc["module"] == "Dartwing Core"
+        script = (folder / f"{folder.name}.js").read_text()  # get_config reads this file
+        assert f'frappe.dashboards.chart_sources["{source}"]' in script
+        method = script.split('method: "', 1)[1].split('"', 1)[0]
+        module_path, _, function = method.rpartition(".")
+        assert function in whitelisted_functions(REPO / (module_path.replace(".", "/") + ".py")), method
+    assert (CHART_SOURCE_DIR / "__init__.py").exists()
+
+
+def test_workspace_shows_each_chart_once(workspace, content, charts):
+    rows = workspace["charts"]
+    for row in rows:
+        assert not unknown_keys(row, V15_WORKSPACE_CHART_FIELDS), row
+    assert {row["chart_name"] for row in rows} == {c["name"] for c in charts}
+    labels = {row.get("label") or row["chart_name"] for row in rows}
+    shown = [block["data"]["chart_name"] for block in content if block["type"] == "chart"]
+    assert sorted(shown) == sorted(labels)

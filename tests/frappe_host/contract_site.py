@@ -52,6 +52,16 @@ CORE_DOCTYPES = {
                         "report_function", "dynamic_filters_json")]
                     + [{"fieldname": "filters_json", "fieldtype": "Code"}],
                     "permissions": [{"role": "System Manager", "read": 1}]},
+    "Dashboard Chart": {"name": "Dashboard Chart", "module": "Desk", "autoname": "field:chart_name",
+                        "fields": [{"fieldname": f, "fieldtype": t} for f, t in (
+                            ("chart_name", "Data"), ("chart_type", "Select"), ("source", "Link"),
+                            ("document_type", "Link"), ("based_on", "Select"), ("value_based_on", "Select"),
+                            ("timespan", "Select"), ("time_interval", "Select"), ("timeseries", "Check"),
+                            ("filters_json", "Code"), ("type", "Select"), ("color", "Color"),
+                            ("group_by_based_on", "Select"), ("group_by_type", "Select"),
+                            ("number_of_groups", "Int"), ("custom_options", "Code"), ("is_public", "Check"),
+                            ("is_standard", "Check"), ("module", "Link"), ("dynamic_filters_json", "Code"))],
+                        "permissions": [{"role": "System Manager", "read": 1}]},
 }
 
 

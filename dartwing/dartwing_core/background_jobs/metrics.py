@@ -28,7 +28,7 @@ def get_job_metrics(organization: str | None = None, *, runtime: Runtime | None 
     (24 h), Dead Letter size and the age of the oldest queued job. Reads in the caller's transaction
     and leaves it open."""
     rt = runtime or get_runtime()
-    scope = _scope(rt, organization)
+    scope = scope_for(rt, organization)
     now = rt.now()
 
     def scoped(stmt: sa.Select) -> sa.Select:
@@ -109,7 +109,9 @@ def completed_durations(rt: Runtime, scope: list[str] | None, since) -> list[flo
     )
 
 
-def _scope(rt: Runtime, organization: str | None) -> list[str] | None:
+def scope_for(rt: Runtime, organization: str | None) -> list[str] | None:
+    """The organizations a read covers: the one named (if the caller may see it), else all the
+    caller may see (None: every organization, for an administrator)."""
     visible = tenancy.visible_organizations(rt, rt.current_user())
     if organization is None:
         return visible

@@ -20,7 +20,7 @@ from .records import JobRecord, fetch_job_type
 from .runtime import Runtime, get_runtime
 from .status import RETRYABLE, TERMINAL, JobStatus
 
-_CANCEL_AT_ONCE = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.FAILED, JobStatus.TIMED_OUT)
+CANCEL_AT_ONCE = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.FAILED, JobStatus.TIMED_OUT)
 
 
 def cancel_job(job_id: str, *, force: bool = False, runtime: Runtime | None = None) -> JobRecord:
@@ -39,7 +39,7 @@ def cancel_job(job_id: str, *, force: bool = False, runtime: Runtime | None = No
 def _cancel(rt: Runtime, job_id: str, force: bool) -> JobRecord:
     job = load_visible_job(rt, job_id, for_update=True)  # the row lock keeps its status still
     status = JobStatus(job["status"])
-    if status in _CANCEL_AT_ONCE:
+    if status in CANCEL_AT_ONCE:
         message = f"Canceled by {rt.current_user()}"
         if not transition(rt, job, JobStatus.CANCELED, values={"completed_at": rt.now()}, message=message):
             raise InvalidTransitionError(f"Background Job {job['name']} changed while canceling; try again")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from datetime import datetime, timezone
 
 import redis
 import sqlalchemy as sa
@@ -110,3 +111,33 @@ def _wait_for_redis(rt: StandaloneRuntime) -> None:
             return
         except redis.exceptions.RedisError:
             wait = min(wait * 2, RECONNECT_MAX_WAIT_SECONDS)
+
+
+def describe_workers(rt: StandaloneRuntime) -> list[dict]:
+    """The live RQ workers on the priority queues, from RQ's registry: name, state, queues, start
+    time, last heartbeat, the RQ message being worked and jobs done, oldest first. Times are naive
+    UTC like the store's."""
+    workers = {}
+    for queue in QUEUE_NAMES:
+        for worker in Worker.all(queue=Queue(queue, connection=rt.redis)):
+            workers[worker.name] = worker
+    return sorted(
+        (
+            {
+                "name": worker.name,
+                "state": str(worker.get_state()),
+                "queues": worker.queue_names(),
+                "birth_date": _naive(worker.birth_date),
+                "last_heartbeat": _naive(worker.last_heartbeat),
+                "current_message": worker.get_current_job_id(),
+                "successful_jobs": worker.successful_job_count,
+                "failed_jobs": worker.failed_job_count,
+            }
+            for worker in workers.values()
+        ),
+        key=lambda row: (row["birth_date"] or datetime.min, row["name"]),
+    )
+
+
+def _naive(value: datetime | None) -> datetime | None:
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if value and value.tzinfo else value

@@ -1,4 +1,5 @@
-"""The ASGI app of `dartwing-jobs server`: the job API at Frappe's URLs, OpenAPI and Prometheus.
+"""The ASGI app of `dartwing-jobs server`: the job API at Frappe's URLs, OpenAPI, Prometheus and the
+operators' dashboard (/dashboard, dashboard.py).
 
 Every call authenticates its token, runs the api.service function as that user in the runtime's
 per-thread transaction (committed on success, rolled back on error), and answers in Frappe's
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -18,19 +18,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from dartwing.dartwing_core.api import service
 from dartwing.dartwing_core.background_jobs.errors import DartwingError, NotPermittedError
 
 from ..runtime import StandaloneRuntime
-from . import auth, openapi, prometheus, protocol, ratelimit, responses, system_jobs
+from . import auth, dashboard, openapi, prometheus, protocol, ratelimit, responses, system_jobs
 from .params import call_arguments
 
 METHOD_PREFIX = "dartwing.dartwing_core.api.jobs."
 METHOD_PATH = "/api/method/" + METHOD_PREFIX
-DLQ_PAGE = Path(__file__).with_name("dlq.html")
 
 
 class MethodNotFoundError(DartwingError):
@@ -103,20 +102,16 @@ def create_app(rt: StandaloneRuntime) -> Starlette:
     async def openapi_document(request: Request) -> Response:
         return responses.json_response(openapi.document(str(request.base_url).rstrip("/")))
 
-    async def dead_letter_page(request: Request) -> Response:
-        # Static: it signs in with a token kept in sessionStorage and uses the job API like any client.
-        return HTMLResponse(DLQ_PAGE.read_text(encoding="utf-8"))
-
     async def metrics(request: Request) -> Response:
         body, content_type = await run_in_threadpool(prometheus.render, rt)
         return Response(body, media_type=content_type)
 
     routes = [
         *system_jobs.routes(rt, run_as, limit_submits),
+        *dashboard.routes(rt, run_as),
         Route("/api/method/{method:path}", api_method, methods=["GET", "POST"]),
         Route("/api/openapi.json", openapi_document, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        Route("/dlq", dead_letter_page, methods=["GET"]),
     ]
 
     async def http_error(request: Request, exc: HTTPException) -> Response:

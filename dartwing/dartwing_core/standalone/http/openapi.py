@@ -14,14 +14,11 @@ from typing import Any
 from dartwing import __version__
 from dartwing.dartwing_core.api import service
 from dartwing.dartwing_core.background_jobs.bulk import MAX_BULK_JOBS, SPEC_FIELDS
-from dartwing.dartwing_core.background_jobs.bulk_operations import (
-    FILTER_FIELDS,
-    MAX_BATCH,
-    MAX_OLDER_THAN_HOURS,
-)
+from dartwing.dartwing_core.background_jobs.bulk_operations import ACTIONS, MAX_BATCH, MAX_OLDER_THAN_HOURS
 from dartwing.dartwing_core.background_jobs.cron import MAX_CRON_LENGTH, MAX_TIMEZONE_LENGTH
 from dartwing.dartwing_core.background_jobs.delays import MAX_DELAY_SECONDS
 from dartwing.dartwing_core.background_jobs.dependencies import MAX_PARENTS
+from dartwing.dartwing_core.background_jobs.job_browser import ERROR_TYPES, MAX_TEXT_LENGTH
 from dartwing.dartwing_core.background_jobs.queries import MAX_LIST_LIMIT, MAX_LIST_START, MAX_NAME_LENGTH
 from dartwing.dartwing_core.background_jobs.schedule_tick import GRACE_SECONDS
 from dartwing.dartwing_core.background_jobs.schedules import (
@@ -79,13 +76,29 @@ PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
     "filters": (
         {
             "type": "object",
+            # A filter left null or empty matches anything, as one left out does (forms send "").
             "properties": {
-                **dict.fromkeys(FILTER_FIELDS, {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}),
-                "older_than_hours": {"type": "integer", "minimum": 0, "maximum": MAX_OLDER_THAN_HOURS},
+                key: {"anyOf": [schema, {"type": "null"}, {"const": ""}]}
+                for key, schema in {
+                    "status": {
+                        "anyOf": [
+                            {"enum": list(ACTIONS["retry"].statuses)},
+                            {"type": "array", "items": {"enum": list(ACTIONS["retry"].statuses)}},
+                        ]
+                    },
+                    "organization": NAME,
+                    "job_type": NAME,
+                    "error_type": {"enum": list(ERROR_TYPES)},
+                    "since": {"type": "string", "format": "date-time", "description": "Changed at or after"},
+                    "until": {"type": "string", "format": "date-time", "description": "Changed before"},
+                    "q": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_LENGTH,
+                          "description": "A job id, or text its parameters contain"},
+                    "older_than_hours": {"type": "integer", "minimum": 0, "maximum": MAX_OLDER_THAN_HOURS},
+                }.items()
             },
             "additionalProperties": False,
         },
-        "Which Dead Letter jobs (all when left out); a form may send the object's JSON text",
+        "Which jobs (Dead Letter ones unless `status` names others); a form may send the object's JSON text",
     ),
     "batch_size": (
         {"type": "integer", "minimum": 1, "maximum": MAX_BATCH, "default": MAX_BATCH},

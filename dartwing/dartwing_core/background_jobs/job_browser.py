@@ -1,0 +1,297 @@
+"""The job browser: server-side filters and keyset pages over every job the caller may see.
+
+A page costs what it reads, whatever the table holds. The filter is split into branches that are each
+one index range already in page order: per status `(status, modified)`, per organization and status
+`(organization, status, modified)`, with no status and no organization the `modified` index. Each
+branch reads the keys (modified, name) of at most one page (plus one row) past the cursor from its
+index, the branches are merged here, newest first, and only then are the page's own rows read by
+primary key: a page reads its 50 rows, not 50 per branch. A parameter text search cannot use an index, so each page examines at most TEXT_SCAN_ROWS rows
+and, when it stops before filling the page, says where it stopped (`next_cursor`): the next page goes
+on from there, so results stay exact and a page stays fast.
+
+Pages are sorted by `modified` (the time of a job's last change), then `name`; the cursor is that
+pair of the last row shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import schema, tenancy
+from .errors import InvalidInputError
+from .inputs import bounded_int
+from .queries import JOB_ID_PATTERN, MAX_NAME_LENGTH, get_job_history, load_visible_job, public_view
+from .records import loads
+from .runtime import Runtime, get_runtime
+from .status import JobStatus
+from .waiting import explain_wait
+
+FILTER_KEYS = ("status", "job_type", "organization", "error_type", "since", "until", "q")
+ERROR_TYPES = ("Transient", "Permanent", "Timeout")
+MAX_PAGE = 100
+DEFAULT_PAGE = 50
+TEXT_SCAN_ROWS = 5_000
+# Past this many (organization, status) branches one query with IN lists is cheaper than the merge.
+MAX_BRANCHES = 64
+MAX_TEXT_LENGTH = 200
+MAX_CHILDREN = 100
+
+bj = schema.background_job
+LISTED_COLUMNS = (
+    "name",
+    "job_type",
+    "organization",
+    "status",
+    "priority",
+    "progress",
+    "progress_message",
+    "error_type",
+    "error_message",
+    "retry_count",
+    "max_retries",
+    "attempt",
+    "worker",
+    "creation",
+    "modified",
+    "started_at",
+    "completed_at",
+    "next_retry_at",
+)
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """A checked filter; None means "any"."""
+
+    statuses: tuple[str, ...] | None = None
+    job_type: str | None = None
+    organization: str | None = None
+    error_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    job_id: str | None = None
+    text: str | None = None
+
+
+def parse_filter(filters: dict[str, Any] | None, *, extra_keys: tuple[str, ...] = ()) -> JobFilter:
+    """The filter as the engine applies it; InvalidInputError for an unknown key or a bad value."""
+    if filters is None:
+        filters = {}
+    if not isinstance(filters, dict):
+        raise InvalidInputError("filters must be an object")
+    unknown = set(filters) - set(FILTER_KEYS) - set(extra_keys)
+    if unknown:
+        raise InvalidInputError(f"unknown filter(s): {', '.join(sorted(unknown))}")
+    given = {key: value for key, value in filters.items() if value not in (None, "", [])}
+    q = _name("q", given.get("q"), MAX_TEXT_LENGTH)
+    error_type = _name("error_type", given.get("error_type"))
+    if error_type is not None and error_type not in ERROR_TYPES:
+        raise InvalidInputError(f"error_type must be one of {', '.join(ERROR_TYPES)}, got {error_type!r}")
+    return JobFilter(
+        statuses=_statuses(given.get("status")),
+        job_type=_name("job_type", given.get("job_type")),
+        organization=_name("organization", given.get("organization")),
+        error_type=error_type,
+        since=_time("since", given.get("since")),
+        until=_time("until", given.get("until")),
+        job_id=q if q is not None and JOB_ID_PATTERN.match(q) else None,
+        text=q if q is not None and not JOB_ID_PATTERN.match(q) else None,
+    )
+
+
+def _name(field: str, value: Any, longest: int = MAX_NAME_LENGTH) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > longest:
+        raise InvalidInputError(f"{field} must be a string of at most {longest} characters")
+    return value
+
+
+def _statuses(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    values = value if isinstance(value, list) else [value]
+    statuses = []
+    for item in values:
+        try:
+            statuses.append(JobStatus(item).value)
+        except ValueError:
+            raise InvalidInputError(
+                f"status must be one of {', '.join(s.value for s in JobStatus)}, got {item!r}"
+            ) from None
+    return tuple(sorted(set(statuses)))
+
+
+def _time(field: str, value: Any) -> datetime | None:
+    """An ISO 8601 time as the store keeps it: naive UTC (a naive input is taken as UTC)."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise InvalidInputError(f"{field} must be an ISO 8601 time, got {value!r}")
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+def filter_conditions(flt: JobFilter) -> list[sa.ColumnElement]:
+    """The filter's conditions other than organization and status (which pick the branches)."""
+    conditions = []
+    if flt.job_type is not None:
+        conditions.append(bj.c.job_type == flt.job_type)
+    if flt.error_type is not None:
+        conditions.append(bj.c.error_type == flt.error_type)
+    if flt.since is not None:
+        conditions.append(bj.c.modified >= flt.since)
+    if flt.until is not None:
+        conditions.append(bj.c.modified < flt.until)
+    if flt.job_id is not None:
+        conditions.append(bj.c.name == flt.job_id)
+    return conditions
+
+
+def branches(rt: Runtime, flt: JobFilter, statuses: tuple[str, ...] | None = None) -> list[list[sa.ColumnElement]]:
+    """The filter's organization and status scope as index-ordered branches (see the module doc),
+    within what the caller may see; [] when it can see nothing the filter names."""
+    visible = tenancy.visible_organizations(rt, rt.current_user())
+    organizations = visible if flt.organization is None else [flt.organization]
+    if visible is not None and flt.organization is not None and flt.organization not in visible:
+        return []
+    statuses = flt.statuses if statuses is None else statuses
+    if organizations is None:
+        return [[]] if statuses is None else [[bj.c.status == s] for s in statuses]
+    if not organizations:
+        return []
+    all_statuses = statuses or tuple(s.value for s in JobStatus)
+    if len(organizations) * len(all_statuses) > MAX_BRANCHES:
+        conditions = [bj.c.organization.in_(organizations)]
+        return [conditions + ([bj.c.status.in_(statuses)] if statuses else [])]
+    return [[bj.c.organization == o, bj.c.status == s] for o in organizations for s in all_statuses]
+
+
+def matching_conditions(rt: Runtime, flt: JobFilter, statuses: tuple[str, ...] | None = None) -> sa.ColumnElement:
+    """One condition for every job the filter matches and the caller may see (bulk actions)."""
+    parts = [sa.and_(sa.true(), *branch) for branch in branches(rt, flt, statuses)]
+    scoped = sa.or_(*parts) if parts else sa.false()
+    text = [bj.c.parameters.contains(flt.text, autoescape=True)] if flt.text is not None else []
+    return sa.and_(scoped, *filter_conditions(flt), *text)
+
+
+def _before(cursor: tuple[datetime, str] | None) -> list[sa.ColumnElement]:
+    if cursor is None:
+        return []
+    modified, name = cursor
+    # `modified <= m` is the index range; the OR only breaks ties within it.
+    return [bj.c.modified <= modified, sa.or_(bj.c.modified < modified, bj.c.name < name)]
+
+
+def parse_cursor(value: Any) -> tuple[datetime, str] | None:
+    """`<ISO modified>|<name>` as next_cursor gives it."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or "|" not in value or len(value) > 200:
+        raise InvalidInputError("cursor must be a next_cursor of an earlier page")
+    stamp, _, name = value.rpartition("|")
+    modified = _time("cursor", stamp)
+    if not JOB_ID_PATTERN.match(name):
+        raise InvalidInputError("cursor must be a next_cursor of an earlier page")
+    return modified, name
+
+
+def _cursor_text(rt: Runtime, key: tuple[datetime, str]) -> str:
+    return f"{rt.aware(key[0]).isoformat()}|{key[1]}"
+
+
+def browse_jobs(
+    filters: dict[str, Any] | None = None,
+    cursor: Any = None,
+    limit: Any = DEFAULT_PAGE,
+    *,
+    runtime: Runtime | None = None,
+) -> dict[str, Any]:
+    """One page of the jobs matching `filters`, newest change first: {jobs, next_cursor}; next_cursor
+    is None on the last page. Reads in the caller's transaction and leaves it open."""
+    rt = runtime or get_runtime()
+    flt = parse_filter(filters)
+    size = bounded_int("limit", limit, 1, MAX_PAGE, default=DEFAULT_PAGE)
+    after = parse_cursor(cursor)
+    parts = branches(rt, flt)
+    if not parts:
+        return {"jobs": [], "next_cursor": None}
+    common = filter_conditions(flt) + _before(after)
+    order = (bj.c.modified.desc(), bj.c.name.desc())
+    text = flt.text is not None
+    per_branch = max(size + 1, TEXT_SCAN_ROWS // len(parts)) if text else size + 1
+    columns = [bj.c.name, bj.c.modified]  # covered by every branch's index: no row is read yet
+    if text:
+        columns.append(sa.case((bj.c.parameters.contains(flt.text, autoescape=True), 1), else_=0).label("hit"))
+    keys: list[tuple[datetime, str]] = []
+    frontier: tuple[datetime, str] | None = None  # rows newer than this were read in every branch
+    for branch in parts:
+        got = rt.execute(sa.select(*columns).where(*branch, *common).order_by(*order).limit(per_branch)).rows
+        if len(got) == per_branch:
+            last = (got[-1]["modified"], got[-1]["name"])
+            frontier = last if frontier is None else max(frontier, last)
+        keys += [(row["modified"], row["name"]) for row in got if not text or row["hit"]]
+    keys.sort(reverse=True)
+    if frontier is not None:
+        keys = [key for key in keys if key >= frontier]
+    if len(keys) > size:
+        keys = keys[:size]
+        next_key = keys[-1]
+    else:
+        next_key = frontier
+    rows = []
+    if keys:  # then the page's own rows, by primary key
+        found = rt.execute(sa.select(*(bj.c[c] for c in LISTED_COLUMNS)).where(bj.c.name.in_([k[1] for k in keys])))
+        by_name = {row["name"]: row for row in found}
+        rows = [by_name[name] for _, name in keys if name in by_name]
+    return {
+        "jobs": [_listed(rt, row) for row in rows],
+        "next_cursor": _cursor_text(rt, next_key) if next_key is not None else None,
+    }
+
+
+def _listed(rt: Runtime, row: dict[str, Any]) -> dict[str, Any]:
+    job = {key: row[key] for key in LISTED_COLUMNS}
+    job["job_id"] = row["name"]
+    for key in ("creation", "modified", "started_at", "completed_at", "next_retry_at"):
+        if job[key] is not None:
+            job[key] = rt.aware(job[key])
+    return job
+
+
+def job_detail(job_id: str, *, runtime: Runtime | None = None) -> dict[str, Any]:
+    """Everything about one job the caller may see: its public fields, parameters, traceback,
+    history, parent, children and why it waits."""
+    rt = runtime or get_runtime()
+    job = load_visible_job(rt, job_id)
+    view = dict(public_view(rt, job))
+    view["parameters"] = loads(job.get("parameters"))
+    view["traceback"] = job.get("traceback")
+    view["heartbeat_at"] = rt.aware(job["heartbeat_at"]) if job.get("heartbeat_at") else None
+    view["history"] = get_job_history(job["name"], runtime=rt)
+    dep = schema.job_dependency  # every parent of a job is a row, indexed both ways (dependencies.py)
+    view["parent"] = _related(rt, [bj.c.name.in_(sa.select(dep.c.depends_on).where(dep.c.parent == job["name"]))])
+    view["children"] = _related(rt, [bj.c.name.in_(sa.select(dep.c.parent).where(dep.c.depends_on == job["name"]))])
+    view["wait"] = explain_wait(job["name"], runtime=rt)
+    return view
+
+
+
+def _related(rt: Runtime, where: list[sa.ColumnElement]) -> list[dict[str, Any]]:
+    """Parents or children (through the Job Dependency indexes), as far as the caller may see them."""
+    stmt = sa.select(bj.c.name, bj.c.status, bj.c.job_type, bj.c.organization, bj.c.modified).where(*where)
+    visible = tenancy.visible_organizations(rt, rt.current_user())
+    if visible is not None:
+        stmt = stmt.where(bj.c.organization.in_(visible or [""]))
+    rows = rt.execute(stmt.order_by(bj.c.name).limit(MAX_CHILDREN)).rows
+    return [{**row, "job_id": row["name"], "modified": rt.aware(row["modified"])} for row in rows]
+
