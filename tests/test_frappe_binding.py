@@ -115,7 +115,7 @@ def test_fixtures_load_and_name_real_roles_and_cards():
     assert {"Job Administrator", "Job User"} <= permission_roles
     # Frappe re-imports fixtures/*.json with overwrite on every migrate: Job Types must not be one.
     shipped = {doc["doctype"] for path in (APP / "fixtures").glob("*.json") for doc in json.loads(path.read_text())}
-    assert shipped == {"Role", "Number Card"}
+    assert shipped == {"Role", "Number Card", "Dashboard Chart"}
     assert {f["dt"] for f in _hooks()["fixtures"]} == shipped
 
 
