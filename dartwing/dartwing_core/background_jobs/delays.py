@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .errors import InvalidInputError
+from .outages import quietly
 from .records import JobRecord
 from .release import release_or_settle
 from .runtime import Runtime
@@ -168,9 +169,9 @@ def run_releaser(
             if not failing:
                 log.warning("delayed-job release failed (%r); retrying every %ss", exc, poll)
             failing = True
-            _quietly(rt.rollback)
+            quietly(rt.rollback, log)
             if recover is not None:
-                _quietly(recover)
+                quietly(recover, log)
             stop.wait(poll)
             continue
         if failing:
@@ -179,10 +180,3 @@ def run_releaser(
         if released:
             log.info("released %s delayed job(s)", released)
         stop.wait(wait)
-
-
-def _quietly(action: Callable[[], Any]) -> None:
-    try:
-        action()
-    except Exception as exc:  # noqa: BLE001 - recovery is best effort; the next pass tells
-        log.debug("releaser recovery step failed: %r", exc)

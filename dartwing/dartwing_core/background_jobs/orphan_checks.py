@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .outages import Outage
+from .outages import Outage, quietly
 from .retry_policy import is_connection_error
 from .runtime import Runtime
 from .settings import settings
@@ -53,10 +53,7 @@ def run_orphan_checks(rt: Runtime, stop: threading.Event, *, recover: Callable[[
                 continue
             outage.began(exc, time.time())
             if recover is not None:
-                try:
-                    recover()
-                except Exception as again:  # noqa: BLE001 - the next interval tells
-                    log.debug("orphan check could not reconnect: %r", again)
+                quietly(recover, log)
             continue
         outage.ended(time.time())
         if recovered:

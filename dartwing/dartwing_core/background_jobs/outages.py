@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("dartwing.outages")
 
@@ -39,3 +41,12 @@ def _brief(exc: BaseException) -> str:
     """The error in one short line: the driver's own error for a SQLAlchemy one, without its SQL."""
     cause = getattr(exc, "orig", None) or exc
     return f"{type(cause).__name__}: {str(cause).splitlines()[0][:200] if str(cause) else ''}"
+
+
+def quietly(action: Callable[[], Any], logger: logging.Logger = log) -> None:
+    """Run a recovery step (a rollback, a reconnect) during an outage: it may fail too, and the next
+    attempt of the loop that called it tells whether the service is back."""
+    try:
+        action()
+    except Exception as exc:  # noqa: BLE001 - recovery is best effort
+        logger.debug("recovery step failed: %r", exc)
