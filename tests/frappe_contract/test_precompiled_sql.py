@@ -52,7 +52,7 @@ def recorded(monkeypatch) -> set[tuple[str, tuple[str, ...]]]:
     monkeypatch.setattr(FrappeRuntime, "execute", recording)
     # The overdue minute sweep runs when this process wins its turn in Redis: not a fixed path, and
     # a horse runs it at most once a minute, so its statements are left to compile on demand.
-    monkeypatch.setattr(execution, "run_minute_sweep_if_overdue", lambda rt: False)
+    monkeypatch.setattr(execution, "run_minute_sweep_if_overdue", lambda rt, before=None: False)
     monkeypatch.setenv("DARTWING_HEARTBEAT_SECONDS", "0.05")
     return seen
 

@@ -16,11 +16,11 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from . import rate_limits
+from . import group_commit, rate_limits
 from .context import JobCanceled, JobContext
 from .hashing import canonical_json
 from .heartbeat import Heartbeat
-from .lifecycle import transition
+from .lifecycle import transition, write_held_log_rows
 from .outages import Outage
 from .outcomes import fail, finish
 from .overdue import run_minute_sweep_if_overdue
@@ -125,8 +125,26 @@ def run_job(background_job: str, attempt: int) -> str:
         status = _run_claimed(rt, job, handler_method, claimed_attempt, started)
     finally:
         rt.set_user(previous_user)
-    run_minute_sweep_if_overdue(rt)
+    run_minute_sweep_if_overdue(rt, before=flush_outcome)
     return status
+
+
+def flush_outcome(rt: Runtime) -> None:
+    """Commit the outcome the last job left to the next claim (group_commit.py), if any: a
+    non-forking worker calls this before it waits for a message or stops. Never raises for a lost
+    database: the job stays Running and the orphan checks run it again."""
+    if group_commit.pending() is None:
+        return
+    try:
+        write_held_log_rows(rt)
+        rt.commit()
+    except Exception as exc:
+        if not is_connection_error(exc):
+            raise
+        _rollback_quietly(rt)
+        group_commit.lost(exc)
+    else:
+        group_commit.committed()
 
 
 def _claim_through_outage(rt: Runtime, job_name: str, attempt: int) -> tuple[JobRecord, str | None] | None:
@@ -137,6 +155,9 @@ def _claim_through_outage(rt: Runtime, job_name: str, attempt: int) -> tuple[Job
         try:
             claimed = _claim(rt, job_name, attempt)
         except Exception as exc:
+            if group_commit.pending() is not None:  # the held outcome went down with the transaction
+                _rollback_quietly(rt)
+                group_commit.lost(exc)
             if not is_connection_error(exc):
                 raise
             _rollback_quietly(rt)
@@ -168,7 +189,7 @@ def _claim(rt: Runtime, job_name: str, attempt: int) -> tuple[JobRecord, str | N
     gone), or None if not claimable. The job, its handler and its caps are read in one statement."""
     row = rt.execute(_CLAIM_READ, {"job_name": job_name}).first()
     if row is None or row["status"] != JobStatus.QUEUED.value or int(row["attempt"]) != attempt:
-        rt.rollback()
+        _end_unclaimed(rt)
         log.info(
             "job %s attempt %s not claimable (%s); message dropped", job_name, attempt, row and row["status"]
         )
@@ -186,19 +207,34 @@ def _claim(rt: Runtime, job_name: str, attempt: int) -> tuple[JobRecord, str | N
     if opens_at is not None:
         # Over the limit: back in line, Pending until the window has room; never failed.
         if rate_limits.hold(rt, job, attempt, opens_at, limit):
-            rt.commit()
+            _commit_claim(rt)
         else:
-            rt.rollback()
+            _end_unclaimed(rt)
         log.info("job %s held by its rate limit until %s", job_name, opens_at)
         return None
     values = _claim_values(rt, attempt)
     if not transition(rt, job, JobStatus.RUNNING, values=values, fence_attempt=attempt):
-        rt.rollback()
+        _end_unclaimed(rt)
         return None
     if limit is not None:
         rate_limits.record_start(rt, job, limit, values["started_at"])
-    rt.commit()
+    _commit_claim(rt)
     return job, handler_method
+
+
+def _commit_claim(rt: Runtime) -> None:
+    """Commit the claim's transaction, and with it the outcome the last job held for it."""
+    write_held_log_rows(rt)
+    rt.commit()
+    group_commit.committed()
+
+
+def _end_unclaimed(rt: Runtime) -> None:
+    """End a claim that wrote nothing: roll back, or commit the outcome the last job held."""
+    if group_commit.pending() is None:
+        rt.rollback()
+    else:
+        _commit_claim(rt)
 
 
 def _claim_values(rt: Runtime, attempt: int) -> dict[str, Any]:
@@ -233,7 +269,9 @@ def prepare_statements(rt: Runtime) -> None:
         absent = {"name": "", "organization": "", "job_type": "", "status": JobStatus.QUEUED.value}
         transition(rt, absent, JobStatus.RUNNING, values=_claim_values(rt, 0), fence_attempt=0)
         absent = {"name": "", "organization": "", "job_type": "", "status": JobStatus.RUNNING.value}
-        transition(rt, absent, JobStatus.COMPLETED, values=_success_values(rt, None), fence_attempt=1)
+        transition(
+            rt, absent, JobStatus.COMPLETED, values=_success_values(rt, None), fence_attempt=1, childless_first=True
+        )
     finally:
         rt.rollback()
 
@@ -265,7 +303,14 @@ def _elapsed_ms(started: float) -> int:
 def _record_success(rt: Runtime, job: JobRecord, attempt: int, result: Any, started: float) -> str:
     values = _success_values(rt, result)
     return finish(
-        rt, job, attempt, JobStatus.COMPLETED, values, "Completed", duration_ms=_elapsed_ms(started)
+        rt,
+        job,
+        attempt,
+        JobStatus.COMPLETED,
+        values,
+        "Completed",
+        duration_ms=_elapsed_ms(started),
+        hold=group_commit.enabled(),
     )
 
 

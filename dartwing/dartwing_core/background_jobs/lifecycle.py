@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from . import group_commit
 from .errors import InvalidTransitionError
 from .events import publish_status_changed
 from .runtime import Runtime
@@ -36,6 +37,15 @@ def _SET_IF_STATUS(sa, t):
 @statement
 def _SET_IF_STATUS_AND_ATTEMPT(sa, t):
     return _SET_IF_STATUS.build().where(t.background_job.c.attempt == sa.bindparam("where_attempt"))
+
+
+# As _SET_IF_STATUS_AND_ATTEMPT, and only if no job waits for this one (no Job Dependency row names
+# it): a finish that matches proves it has no children to settle, without reading them.
+@statement
+def _SET_IF_STATUS_AND_ATTEMPT_CHILDLESS(sa, t):
+    bj, dep = t.background_job, t.job_dependency
+    children = sa.select(dep.c.name).where(dep.c.depends_on == bj.c.name).exists()
+    return _SET_IF_STATUS_AND_ATTEMPT.build().where(~children)
 
 
 def _log_entry(
@@ -73,8 +83,17 @@ def _log_entry(
 
 
 def _write_log(rt: Runtime, *entries: dict[str, Any]) -> None:
-    """Insert `_log_entry` rows; several go in one statement (one round trip)."""
-    rt.execute(_INSERT_LOG, list(entries) if len(entries) > 1 else entries[0])
+    """Insert `_log_entry` rows, with any a held outcome left to this transaction (group_commit);
+    several go in one statement (one round trip)."""
+    rows = [*group_commit.take_log_rows(), *entries]
+    rt.execute(_INSERT_LOG, rows if len(rows) > 1 else rows[0])
+
+
+def write_held_log_rows(rt: Runtime) -> None:
+    """Insert the log rows a held outcome left, if no other log INSERT of its transaction took them."""
+    rows = group_commit.take_log_rows()
+    if rows:
+        rt.execute(_INSERT_LOG, rows if len(rows) > 1 else rows[0])
 
 
 def record_submit(rt: Runtime, job: dict[str, Any], now: datetime) -> None:
@@ -122,11 +141,17 @@ def transition(
     fence_attempt: int | None = None,
     message: str | None = None,
     duration_ms: int | None = None,
+    hold_log: bool = False,
+    childless_first: bool = False,
 ) -> bool:
     """Move `job` from the status it holds to `to_status`; False if someone else changed it first.
 
     On success `job` is updated in place with the written values. Raises InvalidTransitionError when
-    the table forbids the move, before touching the database.
+    the table forbids the move, before touching the database. `hold_log`: the log row is left to the
+    transaction's next log INSERT or to `write_held_log_rows` (a held outcome, group_commit.py).
+    `childless_first` (a worker's fenced finish): first try the UPDATE that also requires that no
+    job waits for this one, which spares the read of its children (almost every job has none); only
+    a job with children, or one that lost its lease, runs the plain UPDATE after it.
     """
     from_status = JobStatus(job["status"])
     if not can_transition(from_status, to_status):
@@ -141,26 +166,30 @@ def transition(
     stmt = _SET_IF_STATUS
     if fence_attempt is not None:
         stmt, where["where_attempt"] = _SET_IF_STATUS_AND_ATTEMPT, fence_attempt
-    if rt.execute(stmt, {**where, **changes}).rowcount != 1:
+    childless = childless_first and fence_attempt is not None
+    if childless and rt.execute(_SET_IF_STATUS_AND_ATTEMPT_CHILDLESS, {**where, **changes}).rowcount != 1:
+        childless = False
+    if not childless and rt.execute(stmt, {**where, **changes}).rowcount != 1:
         return False
     job.update(changes)
-    _write_log(
+    entry = _log_entry(
         rt,
-        _log_entry(
-            rt,
-            job,
-            from_status=from_status.value,
-            to_status=to_status.value,
-            now=now,
-            message=message,
-            error_type=changes.get("error_type"),
-            duration_ms=duration_ms,
-        ),
+        job,
+        from_status=from_status.value,
+        to_status=to_status.value,
+        now=now,
+        message=message,
+        error_type=changes.get("error_type"),
+        duration_ms=duration_ms,
     )
+    if hold_log:
+        group_commit.hold(job["name"], [entry])
+    else:
+        _write_log(rt, entry)
     _announce(rt, job, from_status.value, to_status, now)
     from .release import after_transition  # release moves other jobs through this module
 
-    after_transition(rt, job, from_status, to_status)
+    after_transition(rt, job, from_status, to_status, childless=childless)
     return True
 
 

@@ -67,16 +67,28 @@ STATEMENTS: dict[tuple[str, tuple[str, ...]], tuple[str, dict]] = {
         'UPDATE `tabBackground Job` SET modified=%(modified)s, modified_by=%(modified_by)s, status=%(status)s, completed_at=%(completed_at)s, job_hash=%(job_hash)s WHERE `tabBackground Job`.name = %(where_name)s AND `tabBackground Job`.status = %(where_status)s AND `tabBackground Job`.attempt = %(where_attempt)s',
         {},
     ),
-    ('lifecycle._SET_IF_STATUS_AND_ATTEMPT', ('error_message', 'error_type', 'modified', 'modified_by', 'next_retry_at', 'retry_count', 'status', 'traceback', 'where_attempt', 'where_name', 'where_status')): (
-        'UPDATE `tabBackground Job` SET modified=%(modified)s, modified_by=%(modified_by)s, status=%(status)s, error_type=%(error_type)s, error_message=%(error_message)s, traceback=%(traceback)s, retry_count=%(retry_count)s, next_retry_at=%(next_retry_at)s WHERE `tabBackground Job`.name = %(where_name)s AND `tabBackground Job`.status = %(where_status)s AND `tabBackground Job`.attempt = %(where_attempt)s',
-        {},
-    ),
     ('lifecycle._SET_IF_STATUS_AND_ATTEMPT', ('error_message', 'error_type', 'modified', 'modified_by', 'next_retry_at', 'status', 'traceback', 'where_attempt', 'where_name', 'where_status')): (
         'UPDATE `tabBackground Job` SET modified=%(modified)s, modified_by=%(modified_by)s, status=%(status)s, error_type=%(error_type)s, error_message=%(error_message)s, traceback=%(traceback)s, next_retry_at=%(next_retry_at)s WHERE `tabBackground Job`.name = %(where_name)s AND `tabBackground Job`.status = %(where_status)s AND `tabBackground Job`.attempt = %(where_attempt)s',
         {},
     ),
-    ('lifecycle._SET_IF_STATUS_AND_ATTEMPT', ('modified', 'modified_by', 'run_at', 'snooze_count', 'status', 'where_attempt', 'where_name', 'where_status')): (
-        'UPDATE `tabBackground Job` SET modified=%(modified)s, modified_by=%(modified_by)s, status=%(status)s, run_at=%(run_at)s, snooze_count=%(snooze_count)s WHERE `tabBackground Job`.name = %(where_name)s AND `tabBackground Job`.status = %(where_status)s AND `tabBackground Job`.attempt = %(where_attempt)s',
+    ('lifecycle._SET_IF_STATUS_AND_ATTEMPT_CHILDLESS', ('completed_at', 'error_message', 'error_type', 'job_hash', 'modified', 'modified_by', 'next_retry_at', 'output_reference', 'progress', 'result', 'status', 'traceback', 'where_attempt', 'where_name', 'where_status')): (
+        'UPDATE `tabBackground Job` SET modified=%(modified)s, modified_by=%(modified_by)s, status=%(status)s, progress=%(progress)s, output_reference=%(output_reference)s, result=%(result)s, error_type=%(error_type)s, error_message=%(error_message)s, traceback=%(traceback)s, next_retry_at=%(next_retry_at)s, completed_at=%(completed_at)s, job_hash=%(job_hash)s WHERE `tabBackground Job`.name = %(where_name)s AND `tabBackground Job`.status = %(where_status)s AND `tabBackground Job`.attempt = %(where_attempt)s AND NOT (EXISTS (SELECT `tabJob Dependency`.name \nFROM `tabJob Dependency` \nWHERE `tabJob Dependency`.depends_on = `tabBackground Job`.name))',
+        {},
+    ),
+    ('lifecycle._SET_IF_STATUS_AND_ATTEMPT_CHILDLESS', ('completed_at', 'job_hash', 'modified', 'modified_by', 'status', 'where_attempt', 'where_name', 'where_status')): (
+        'UPDATE `tabBackground Job` SET modified=%(modified)s, modified_by=%(modified_by)s, status=%(status)s, completed_at=%(completed_at)s, job_hash=%(job_hash)s WHERE `tabBackground Job`.name = %(where_name)s AND `tabBackground Job`.status = %(where_status)s AND `tabBackground Job`.attempt = %(where_attempt)s AND NOT (EXISTS (SELECT `tabJob Dependency`.name \nFROM `tabJob Dependency` \nWHERE `tabJob Dependency`.depends_on = `tabBackground Job`.name))',
+        {},
+    ),
+    ('lifecycle._SET_IF_STATUS_AND_ATTEMPT_CHILDLESS', ('error_message', 'error_type', 'modified', 'modified_by', 'next_retry_at', 'retry_count', 'status', 'traceback', 'where_attempt', 'where_name', 'where_status')): (
+        'UPDATE `tabBackground Job` SET modified=%(modified)s, modified_by=%(modified_by)s, status=%(status)s, error_type=%(error_type)s, error_message=%(error_message)s, traceback=%(traceback)s, retry_count=%(retry_count)s, next_retry_at=%(next_retry_at)s WHERE `tabBackground Job`.name = %(where_name)s AND `tabBackground Job`.status = %(where_status)s AND `tabBackground Job`.attempt = %(where_attempt)s AND NOT (EXISTS (SELECT `tabJob Dependency`.name \nFROM `tabJob Dependency` \nWHERE `tabJob Dependency`.depends_on = `tabBackground Job`.name))',
+        {},
+    ),
+    ('lifecycle._SET_IF_STATUS_AND_ATTEMPT_CHILDLESS', ('error_message', 'error_type', 'modified', 'modified_by', 'next_retry_at', 'status', 'traceback', 'where_attempt', 'where_name', 'where_status')): (
+        'UPDATE `tabBackground Job` SET modified=%(modified)s, modified_by=%(modified_by)s, status=%(status)s, error_type=%(error_type)s, error_message=%(error_message)s, traceback=%(traceback)s, next_retry_at=%(next_retry_at)s WHERE `tabBackground Job`.name = %(where_name)s AND `tabBackground Job`.status = %(where_status)s AND `tabBackground Job`.attempt = %(where_attempt)s AND NOT (EXISTS (SELECT `tabJob Dependency`.name \nFROM `tabJob Dependency` \nWHERE `tabJob Dependency`.depends_on = `tabBackground Job`.name))',
+        {},
+    ),
+    ('lifecycle._SET_IF_STATUS_AND_ATTEMPT_CHILDLESS', ('modified', 'modified_by', 'run_at', 'snooze_count', 'status', 'where_attempt', 'where_name', 'where_status')): (
+        'UPDATE `tabBackground Job` SET modified=%(modified)s, modified_by=%(modified_by)s, status=%(status)s, run_at=%(run_at)s, snooze_count=%(snooze_count)s WHERE `tabBackground Job`.name = %(where_name)s AND `tabBackground Job`.status = %(where_status)s AND `tabBackground Job`.attempt = %(where_attempt)s AND NOT (EXISTS (SELECT `tabJob Dependency`.name \nFROM `tabJob Dependency` \nWHERE `tabJob Dependency`.depends_on = `tabBackground Job`.name))',
         {},
     ),
     ('rate_limits._COUNT', ('job_type', 'since')): (

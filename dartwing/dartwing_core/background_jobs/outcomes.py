@@ -31,21 +31,32 @@ def finish(
     *,
     duration_ms: int = 0,
     commit: bool = True,
+    hold: bool = False,
 ) -> str:
     """Move the job out of Running for `attempt`; returns the status the job is in afterwards.
 
     `job` is the Running row as this attempt claimed it. The compare-and-set UPDATE (status Running
     and this attempt) is the lease check, so no read comes first; only a lost lease reads the row.
+    `hold`: leave the move uncommitted, its log row unwritten, for the next claim's commit
+    (group_commit.py).
     """
     if job["status"] != JobStatus.RUNNING.value or not transition(
-        rt, job, to_status, values=values, fence_attempt=attempt, message=message, duration_ms=duration_ms
+        rt,
+        job,
+        to_status,
+        values=values,
+        fence_attempt=attempt,
+        message=message,
+        duration_ms=duration_ms,
+        hold_log=hold,
+        childless_first=True,
     ):
         rt.rollback()
         current = fetch_job(rt, job["name"])
         rt.rollback()
         log.warning("job %s attempt %s lost its lease; outcome %s discarded", job["name"], attempt, to_status)
         return current["status"] if current else "missing"
-    if commit:
+    if commit and not hold:
         rt.commit()
     return to_status.value
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from .runtime import Runtime
 from .settings import settings
@@ -29,8 +30,9 @@ def claim_minute_sweep(rt: Runtime) -> bool:
     return rt.claim_turn(MINUTE_SWEEP, settings().sweep_overdue_seconds)
 
 
-def run_minute_sweep_if_overdue(rt: Runtime) -> bool:
-    """Called by the worker after a job's outcome is committed; never raises.
+def run_minute_sweep_if_overdue(rt: Runtime, before: Callable[[Runtime], None] | None = None) -> bool:
+    """Called by the worker after a job's outcome; never raises. `before(rt)` runs first if the
+    sweep runs (the worker commits an outcome it held for the next claim: group_commit.py).
 
     A worker that runs jobs itself asks Redis at most once a second (a finished job costs no round
     trip in between); the sweep's modules are imported only by the worker that takes the turn.
@@ -45,6 +47,8 @@ def run_minute_sweep_if_overdue(rt: Runtime) -> bool:
             return False
         from .scheduler import minute_sweep_now  # the sweeps import much of the engine
 
+        if before is not None:
+            before(rt)
         minute_sweep_now()
     except Exception as exc:  # noqa: BLE001 - the job is done; the next finish tries again
         log.warning("overdue minute sweep failed: %s", exc)

@@ -161,9 +161,12 @@ def release_waiting(rt: Runtime, organization: str) -> int:
     return sum(try_release(rt, JobRecord(row), message="Slot free") for row in rows)
 
 
-def after_transition(rt: Runtime, job: dict[str, Any], from_status: JobStatus, to_status: JobStatus) -> None:
-    """Consequences of a transition for other jobs, in the same transaction."""
-    if to_status is JobStatus.COMPLETED or to_status in _PARENT_GONE:
+def after_transition(
+    rt: Runtime, job: dict[str, Any], from_status: JobStatus, to_status: JobStatus, *, childless: bool = False
+) -> None:
+    """Consequences of a transition for other jobs, in the same transaction. `childless`: the
+    transition's UPDATE proved that no job waits for this one (lifecycle.transition)."""
+    if not childless and (to_status is JobStatus.COMPLETED or to_status in _PARENT_GONE):
         _settle_children(rt, job, to_status)
     if from_status.value in _IN_FLIGHT and to_status.value not in _IN_FLIGHT:
         # Caps read at the claim: one set while the job ran holds new jobs Pending until the minute

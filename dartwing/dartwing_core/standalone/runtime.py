@@ -62,6 +62,10 @@ def redis_client(url: str, *, waits: bool = False) -> redis.Redis:
 QUEUE_PREFIX = "dartwing"
 EVENTS_CHANNEL = "events"
 RQ_FAILURE_TTL_SECONDS = 7 * 24 * 3600
+# How long RQ keeps a finished message's hash. Not 0: RQ deletes a job with no result TTL at once,
+# which costs about nine round trips per job (a fetch and a ZREM per registry); with a TTL the hash
+# just expires, in the pipeline RQ writes anyway. The row is the truth; the hash is never read.
+RQ_RESULT_TTL_SECONDS = 60
 
 
 def queue_name(priority: Priority | str) -> str:
@@ -276,7 +280,7 @@ class StandaloneRuntime:
             kwargs=kwargs,
             timeout=timeout,
             job_id=job_id,
-            result_ttl=0,
+            result_ttl=RQ_RESULT_TTL_SECONDS,
             failure_ttl=RQ_FAILURE_TTL_SECONDS,
             description=job_id,
             pipeline=self._state.redis_batch,  # None outside a commit: sent at once
@@ -299,7 +303,7 @@ class StandaloneRuntime:
                 RUN_JOB,
                 batch_messages,
                 describe=lambda job: job.id,
-                result_ttl=0,
+                result_ttl=RQ_RESULT_TTL_SECONDS,
                 failure_ttl=RQ_FAILURE_TTL_SECONDS,
             )
         if batch is None:

@@ -11,6 +11,7 @@ sweep recovers whatever the lost connection interrupted.
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import time
 from datetime import datetime, timezone
@@ -19,7 +20,9 @@ import redis
 import sqlalchemy as sa
 from rq import Queue, SimpleWorker, Worker
 
-from dartwing.dartwing_core.background_jobs.execution import prepare_statements
+from dartwing.dartwing_core.background_jobs import group_commit
+from dartwing.dartwing_core.background_jobs.execution import flush_outcome, prepare_statements
+from dartwing.dartwing_core.background_jobs.runtime import get_runtime
 
 from .runtime import QUEUE_NAMES, StandaloneRuntime, redis_client
 
@@ -27,6 +30,8 @@ log = logging.getLogger("dartwing")
 
 RECONNECT_FIRST_WAIT_SECONDS = 1.0
 RECONNECT_MAX_WAIT_SECONDS = 30.0
+# At most one stand-alone stamp of the worker's RQ key per this many seconds (see _SparseHeartbeat).
+WORKER_HEARTBEAT_SECONDS = 1.0
 
 
 def run_worker(
@@ -43,6 +48,8 @@ def run_worker(
     log.setLevel(logging_level)
     if forking:
         _prepare_work_horses(rt)
+    elif groups_outcomes(rt):
+        group_commit.enable()
     while True:
         worker = new_worker(rt, worker_class, name)
         try:
@@ -55,8 +62,17 @@ def run_worker(
             if burst or max_jobs is not None or worker.stop_was_requested:
                 return result
             log.warning("RQ stopped its worker without a stop request (a lost Redis connection?)")
+        finally:
+            flush_outcome(rt)
         _wait_for_redis(rt)
         log.warning("Redis answers again: starting a new worker on the same queues")
+
+
+def groups_outcomes(rt: StandaloneRuntime) -> bool:
+    """Whether a non-forking worker commits each Completed outcome with the next claim
+    (group_commit.py): on a database server, yes. Not on SQLite, where an open write transaction
+    holds the whole file's write lock, so a held outcome would stall every other writer meanwhile."""
+    return rt.engine.dialect.name != "sqlite"
 
 
 def new_worker(rt: StandaloneRuntime, worker_class: type[Worker], name: str | None = None) -> Worker:
@@ -64,8 +80,44 @@ def new_worker(rt: StandaloneRuntime, worker_class: type[Worker], name: str | No
     connection's socket timeout above its blocking dequeue's wait, while the runtime's client (used
     by the jobs) keeps its short one."""
     connection = redis_client(rt.redis_url, waits=True)
-    queues = [Queue(queue, connection=connection) for queue in QUEUE_NAMES]
-    return worker_class(queues, connection=connection, name=name)
+    queues = [OutcomeFlushingQueue(queue, connection=connection) for queue in QUEUE_NAMES]
+    return worker_class(queues, connection=connection, name=name, queue_class=OutcomeFlushingQueue)
+
+
+# The first message of the first non-empty list of KEYS, popped in one round trip: what RQ's
+# non-blocking dequeue does with one LPOP per queue.
+_POP_FIRST = """
+for _, key in ipairs(KEYS) do
+  local id = redis.call('LPOP', key)
+  if id then return {key, id} end
+end
+return false
+"""
+_pop_first = None
+
+
+class OutcomeFlushingQueue(Queue):
+    """RQ's queue, but a worker about to wait for a message first commits the outcome its last job
+    held for the next claim (group_commit.py): with a message there, the next claim commits it;
+    with none, it is committed before the wait, never left open while the worker idles. And no RQ
+    dependents are looked up after a job: the engine's messages never have any (dependencies live
+    in the rows), and the lookup is a round trip per job."""
+
+    def enqueue_dependents(self, job, pipeline=None, exclude_job_id=None, **_ignored):
+        return None
+
+    @classmethod
+    def lpop(cls, queue_keys, timeout, connection=None):
+        global _pop_first
+        if group_commit.pending() is None:
+            return super().lpop(queue_keys, timeout, connection=connection)
+        if _pop_first is None:
+            _pop_first = connection.register_script(_POP_FIRST)
+        found = _pop_first(keys=list(queue_keys), client=connection)
+        if found:
+            return found[0], found[1]
+        flush_outcome(get_runtime())
+        return None if timeout is None else super().lpop(queue_keys, timeout, connection=connection)
 
 
 def _prepare_work_horses(rt: StandaloneRuntime) -> None:
@@ -91,11 +143,29 @@ class _StopAware:
         super().request_stop(signum, frame)
 
 
-class StopAwareWorker(_StopAware, Worker):
+class _SparseHeartbeat:
+    """RQ stamps its worker key (EXPIRE, then HSET last_heartbeat: two round trips) before and after
+    every dequeue and when a job starts: seven round trips per job, a quarter of RQ's own per-job
+    cost. The key lives worker_ttl + 60 s (480 s by default), and monitoring reads `last_heartbeat`
+    to the second, so a stamp is skipped when the last one is under WORKER_HEARTBEAT_SECONDS old.
+    Stamps that ride in one of RQ's pipelines, or that set a job's own timeout, always go."""
+
+    _last_stamp = -math.inf
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        if pipeline is None and timeout is None:
+            now = time.monotonic()
+            if now - self._last_stamp < WORKER_HEARTBEAT_SECONDS:
+                return
+            self._last_stamp = now
+        super().heartbeat(timeout, pipeline)
+
+
+class StopAwareWorker(_StopAware, _SparseHeartbeat, Worker):
     pass
 
 
-class StopAwareSimpleWorker(_StopAware, SimpleWorker):
+class StopAwareSimpleWorker(_StopAware, _SparseHeartbeat, SimpleWorker):
     pass
 
 
