@@ -101,6 +101,7 @@ class StandaloneRuntime:
     def __init__(self, config: StandaloneConfig):
         self.config = config
         self.engine = database.create_engine(config.db_url)
+        self._name_blocks = naming.Blocks()  # series numbers reserved ahead (database servers)
         self._runs_compiled = self.engine.dialect.driver in compiled.DRIVERS
         self.redis_url = config.redis_url or EmbeddedRedis(config.home).ensure_running()
         self.redis = redis_client(self.redis_url)
@@ -231,10 +232,21 @@ class StandaloneRuntime:
         return self.make_names(series, 1)[0]
 
     def make_names(self, series: str, count: int) -> list[str]:
+        """`count` new names of `series`: from this process's reserved numbers on a database server,
+        or bumped in the caller's transaction on SQLite (naming.py says why)."""
         prefix, digits = naming.parse_series(series, self.now())
         bump = naming.bump_statement(self.engine.dialect.name)
-        last = int(self.execute(bump, {"prefix": prefix, "count": count}).scalar())
+        if self.engine.dialect.name == "sqlite":
+            last = int(self.execute(bump, {"prefix": prefix, "count": count}).scalar())
+        else:
+            last = self._name_blocks.take(prefix, count, self._reserve_names)
         return naming.series_names(prefix, digits, last, count)
+
+    def _reserve_names(self, prefix: str, count: int) -> int:
+        """Bump the series by `count` in a transaction of its own, committed at once."""
+        bump = naming.bump_statement(self.engine.dialect.name)
+        with self.engine.begin() as connection:
+            return int(connection.execute(bump, {"prefix": prefix, "count": count}).scalar())
 
     def next_autoincrement(self, doctype: str) -> int | None:
         return None  # an AUTO_INCREMENT / INTEGER PRIMARY KEY column assigns it
