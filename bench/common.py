@@ -277,26 +277,33 @@ def mariadb_reachable() -> str | None:
 
 
 @contextmanager
-def own_mariadb_database(prefix: str) -> Iterator[str]:
-    """URL of a database created for this benchmark with a unique name; dropped on the way out."""
+def own_mariadb_database(prefix: str, keep: str | None = None) -> Iterator[str]:
+    """URL of a database created for this benchmark with a unique name; dropped on the way out.
+    `keep`: the name of a database to use (created if missing) and leave in place for the next run."""
     server = sa.create_engine(MARIADB_SERVER_URL, isolation_level="AUTOCOMMIT")
-    name = f"dartwing_bench_{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    name = keep or f"dartwing_bench_{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    if not all(c.isalnum() or c == "_" for c in name):
+        raise ValueError(f"database name {name!r}: letters, digits and _ only")
     try:
         with server.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            conn.exec_driver_sql(
+                f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
         yield f"{MARIADB_SERVER_URL}/{name}"
     finally:
-        with server.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        if keep is None:
+            with server.connect() as conn:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
         server.dispose()
 
 
 @contextmanager
-def engine_stores(backend: str, prefix: str) -> Iterator[Any]:
+def engine_stores(backend: str, prefix: str, keep_database: str | None = None) -> Iterator[Any]:
     """A seeded StandaloneRuntime on the benchmark's own redis-server and database, torn down after.
 
-    `backend` is "sqlite" (a file in a temporary home) or "mariadb" (a fresh database). The runtime
-    is installed for this process and acts as the demo organization's member.
+    `backend` is "sqlite" (a file in a temporary home) or "mariadb" (a fresh database, or the one
+    named `keep_database`, kept). The runtime is installed for this process and acts as the demo
+    organization's member.
     """
     from dartwing.dartwing_core.background_jobs.runtime import set_runtime
     from dartwing.dartwing_core.standalone import configure
@@ -306,7 +313,7 @@ def engine_stores(backend: str, prefix: str) -> Iterator[Any]:
     own_redis = OwnRedis(home).start()
     rt = None
     try:
-        with _database(backend, prefix, home) as db_url:
+        with _database(backend, prefix, home, keep_database) as db_url:
             rt = configure(home=home, db_url=db_url, redis_url=own_redis.url, create_schema=True)
             try:
                 seed(rt)
@@ -323,11 +330,11 @@ def engine_stores(backend: str, prefix: str) -> Iterator[Any]:
 
 
 @contextmanager
-def _database(backend: str, prefix: str, home: Path) -> Iterator[str]:
+def _database(backend: str, prefix: str, home: Path, keep: str | None = None) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{home / 'dartwing.db'}"
     elif backend == "mariadb":
-        with own_mariadb_database(prefix) as url:
+        with own_mariadb_database(prefix, keep) as url:
             yield url
     else:
         raise ValueError(f"unknown backend {backend!r}; one of {', '.join(BACKENDS)}")

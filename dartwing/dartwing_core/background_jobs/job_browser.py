@@ -165,11 +165,14 @@ def branches(rt: Runtime, flt: JobFilter, statuses: tuple[str, ...] | None = Non
     if visible is not None and flt.organization is not None and flt.organization not in visible:
         return []
     statuses = flt.statuses if statuses is None else statuses
+    every_status = tuple(s.value for s in JobStatus)
     if organizations is None:
+        if statuses is None and flt.job_type is not None:
+            statuses = every_status  # (job_type, status, modified) is in page order per status
         return [[]] if statuses is None else [[bj.c.status == s] for s in statuses]
     if not organizations:
         return []
-    all_statuses = statuses or tuple(s.value for s in JobStatus)
+    all_statuses = statuses or every_status
     if len(organizations) * len(all_statuses) > MAX_BRANCHES:
         conditions = [bj.c.organization.in_(organizations)]
         return [conditions + ([bj.c.status.in_(statuses)] if statuses else [])]
@@ -226,21 +229,16 @@ def browse_jobs(
     if not parts:
         return {"jobs": [], "next_cursor": None}
     common = filter_conditions(flt) + _before(after)
-    order = (bj.c.modified.desc(), bj.c.name.desc())
-    text = flt.text is not None
-    per_branch = max(size + 1, TEXT_SCAN_ROWS // len(parts)) if text else size + 1
-    columns = [bj.c.name, bj.c.modified]  # covered by every branch's index: no row is read yet
-    if text:
-        columns.append(sa.case((bj.c.parameters.contains(flt.text, autoescape=True), 1), else_=0).label("hit"))
-    keys: list[tuple[datetime, str]] = []
-    frontier: tuple[datetime, str] | None = None  # rows newer than this were read in every branch
-    for branch in parts:
-        got = rt.execute(sa.select(*columns).where(*branch, *common).order_by(*order).limit(per_branch)).rows
-        if len(got) == per_branch:
-            last = (got[-1]["modified"], got[-1]["name"])
-            frontier = last if frontier is None else max(frontier, last)
-        keys += [(row["modified"], row["name"]) for row in got if not text or row["hit"]]
-    keys.sort(reverse=True)
+    frontier: tuple[datetime, str] | None = None  # every branch was read down to here
+    if flt.text is not None:
+        # The scan's end in each branch: its TEXT_SCAN_ROWS // n-th row (from the index alone)...
+        scanned = max(size + 1, TEXT_SCAN_ROWS // len(parts))
+        frontier = _frontier(_branch_keys(rt, parts, common, 1, offset=scanned - 1), 1)
+        # ...then the matches down to there, at most a page (plus one) a branch.
+        common += [bj.c.parameters.contains(flt.text, autoescape=True), *_from(frontier)]
+    got = _branch_keys(rt, parts, common, size + 1)
+    frontier = max(filter(None, (frontier, _frontier(got, size + 1))), default=None)
+    keys = sorted((key for rows in got.values() for key in rows), reverse=True)
     if frontier is not None:
         keys = [key for key in keys if key >= frontier]
     if len(keys) > size:
@@ -257,6 +255,43 @@ def browse_jobs(
         "jobs": [_listed(rt, row) for row in rows],
         "next_cursor": _cursor_text(rt, next_key) if next_key is not None else None,
     }
+
+
+def _branch_keys(
+    rt: Runtime, parts: list[list[sa.ColumnElement]], common: list[sa.ColumnElement], limit: int, offset: int = 0
+) -> dict[int, list[tuple[datetime, str]]]:
+    """The (modified, name) keys of each branch's first `limit` rows past `offset`, newest first, read
+    from its index (no row is read unless a condition needs it), all branches in one statement."""
+    selects = [
+        sa.select(bj.c.name, bj.c.modified)
+        .where(*branch, *common)
+        .order_by(bj.c.modified.desc(), bj.c.name.desc())
+        .limit(limit)
+        .offset(offset or None)
+        .subquery()
+        for branch in parts
+    ]
+    numbered = [sa.select(sa.literal(i, sa.Integer).label("branch"), sub.c.name, sub.c.modified) for i, sub in enumerate(selects)]
+    got: dict[int, list[tuple[datetime, str]]] = {i: [] for i in range(len(parts))}
+    for row in rt.execute(numbered[0] if len(numbered) == 1 else sa.union_all(*numbered)):
+        got[int(row["branch"])].append((row["modified"], row["name"]))
+    for rows in got.values():
+        rows.sort(reverse=True)
+    return got
+
+
+def _frontier(got: dict[int, list[tuple[datetime, str]]], limit: int) -> tuple[datetime, str] | None:
+    """The newest of the last keys of the branches that returned `limit` rows (where their reading
+    stopped short); None when every branch was read to its end."""
+    return max((rows[-1] for rows in got.values() if len(rows) == limit), default=None)
+
+
+def _from(key: tuple[datetime, str] | None) -> list[sa.ColumnElement]:
+    """`(modified, name) >= key`, as an index range on `modified`."""
+    if key is None:
+        return []
+    modified, name = key
+    return [bj.c.modified >= modified, sa.or_(bj.c.modified > modified, bj.c.name >= name)]
 
 
 def _listed(rt: Runtime, row: dict[str, Any]) -> dict[str, Any]:

@@ -117,6 +117,8 @@ INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
         # organization-scoped metrics windows (its recent Completed / Dead Letter rows) stay ranges.
         ("organization", "status", "modified"),
         ("organization", "creation"),
+        # the job browser's job type filter: one range in page order per status (job_browser.py)
+        ("job_type", "status", "modified"),
         ("depends_on",),
     ),
     # a rate-limited type's starts in its window, for every organization or for one

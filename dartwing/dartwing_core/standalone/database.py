@@ -64,11 +64,13 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
 
 def create_schema(engine: sa.Engine) -> None:
-    """Create every table and index that does not exist yet, and add the columns an older store lacks
-    (as Frappe's migrate adds a DocType's new fields); idempotent."""
+    """Create every table and index that does not exist yet, and add the columns and composite
+    indexes an older store lacks (as Frappe's migrate adds a DocType's new fields, and the app's
+    `after_migrate` its indexes); idempotent."""
     schema.metadata.create_all(engine)
     tables.metadata.create_all(engine)
     _add_missing_columns(engine)
+    _add_missing_indexes(engine)
 
 
 def _add_missing_columns(engine: sa.Engine) -> None:
@@ -81,6 +83,19 @@ def _add_missing_columns(engine: sa.Engine) -> None:
                     definition = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
                     quoted = engine.dialect.identifier_preparer.format_table(table)
                     conn.exec_driver_sql(f"ALTER TABLE {quoted} ADD COLUMN {definition}")
+
+
+def _add_missing_indexes(engine: sa.Engine) -> None:
+    """`create_all` makes the indexes of the tables it creates only; schema.INDEXES may have grown."""
+    wanted = {(schema.table_name(doctype), schema.index_name(cols)) for doctype, all_cols in schema.INDEXES.items()
+              for cols in all_cols}
+    with engine.begin() as conn:
+        inspector = sa.inspect(conn)
+        for table in schema.metadata.sorted_tables:
+            present = {index["name"] for index in inspector.get_indexes(table.name)}
+            for index in table.indexes:
+                if (table.name, index.name) in wanted and index.name not in present:
+                    index.create(conn)
 
 
 def is_unique_violation(exc: BaseException) -> bool:
