@@ -109,7 +109,7 @@ def scrub(name: str) -> str:
     return name.lower().replace(" ", "_")
 
 
-def test_all_ten_doctypes_exist():
+def test_all_eleven_doctypes_exist():
     assert {
         "Background Job",
         "Job Dependency",
@@ -121,6 +121,7 @@ def test_all_ten_doctypes_exist():
         "Org Member",
         "Job Schedule",
         "Job Schedule Run",
+        "Job Metrics Snapshot",
     } == APP_DOCTYPES
 
 

@@ -86,8 +86,8 @@ def _member(email: str, organization: str) -> None:
     ).insert(ignore_permissions=True)
 
 
-_DATA_TABLES = ("Background Job", "Job Dependency", "Job Start", "Job Execution Log", "Org Member", "Person", "Organization", "User", "Has Role",
-                "Error Log")
+_DATA_TABLES = ("Background Job", "Job Dependency", "Job Start", "Job Execution Log", "Job Metrics Snapshot", "Org Member", "Person",
+                "Organization", "User", "Has Role", "Error Log")
 
 
 @pytest.fixture

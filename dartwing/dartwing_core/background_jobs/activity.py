@@ -6,7 +6,7 @@ minute in SQL through an index range: `(organization, timestamp)` for a member's
 the log's `modified` index for an administrator's view of all of them (log rows are never updated,
 so their `modified` is their `timestamp`). The minutes are folded into the window's buckets here.
 Queue latency (claim time minus queue time) comes from the window's Completed jobs through
-`(status, modified)`, at most metrics.MAX_TIMING_SAMPLES of them, like the metrics' processing times.
+`(status, modified)`, at most MAX_TIMING_SAMPLES of them (the newest).
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from . import schema
 from .errors import InvalidInputError
-from .metrics import MAX_TIMING_SAMPLES, scope_for
+from .metrics import scope_for
 from .runtime import Runtime, get_runtime
 from .status import JobStatus
 
 # window name -> (length, bucket)
 WINDOWS = {"hour": (timedelta(hours=1), timedelta(minutes=1)), "day": (timedelta(days=1), timedelta(minutes=15))}
+MAX_TIMING_SAMPLES = 10_000
 FAILURES = (JobStatus.FAILED.value, JobStatus.TIMED_OUT.value, JobStatus.DEAD_LETTER.value)
 log, bj = schema.job_execution_log, schema.background_job
 

@@ -1,13 +1,23 @@
 """The job browser: server-side filters and keyset pages over every job the caller may see.
 
 A page costs what it reads, whatever the table holds. The filter is split into branches that are each
-one index range already in page order: per status `(status, modified)`, per organization and status
-`(organization, status, modified)`, with no status and no organization the `modified` index. Each
-branch reads the keys (modified, name) of at most one page (plus one row) past the cursor from its
-index, the branches are merged here, newest first, and only then are the page's own rows read by
-primary key: a page reads its 50 rows, not 50 per branch. A parameter text search cannot use an index, so each page examines at most TEXT_SCAN_ROWS rows
-and, when it stops before filling the page, says where it stopped (`next_cursor`): the next page goes
-on from there, so results stay exact and a page stays fast.
+one index range already in page order: per status `(status, modified)`, per job type and status
+`(job_type, status, modified)` (for a job type filter of every organization), per organization and
+status `(organization, status, modified)`, with no status, type or organization the `modified`
+index. Each branch reads the keys (modified, name) of at most one page (plus one row) past the cursor
+from its index, all branches in one UNION ALL statement (one round trip, however many organizations
+the viewer has); they are merged here, newest first, and only then are the page's own rows read by
+primary key: a page reads its 50 rows, not 50 per branch. A filter on a column its branch's index
+lacks (job type within an organization, error type) reads the range's rows until the page is full.
+
+Parameter text has no index (a FULLTEXT index would match words, not the substring asked for, and
+could not give its matches in page order without sorting all of them), so a search is a bounded
+scan: each page examines at most TEXT_SCAN_ROWS rows of its branches, newest first. The scan's end
+is found from the index alone (the TEXT_SCAN_ROWS-th key), then only the rows down to there are read
+and only their matches come back. When a page stops there before it is full, it says where it
+stopped (`next_cursor`) and the next page goes on from there, so results stay exact and every page
+costs the same. Narrowing a search by status, type, organization or time makes each page cover more
+of what can match.
 
 Pages are sorted by `modified` (the time of a job's last change), then `name`; the cursor is that
 pair of the last row shown.
@@ -230,13 +240,14 @@ def browse_jobs(
         return {"jobs": [], "next_cursor": None}
     common = filter_conditions(flt) + _before(after)
     frontier: tuple[datetime, str] | None = None  # every branch was read down to here
-    if flt.text is not None:
-        # The scan's end in each branch: its TEXT_SCAN_ROWS // n-th row (from the index alone)...
+    if flt.text is None:
+        got = _run_branches(rt, [_newest(branch, common, size + 1) for branch in parts])
+    else:
+        # The scan's end in each branch: its TEXT_SCAN_ROWS // n-th key, read from its index...
         scanned = max(size + 1, TEXT_SCAN_ROWS // len(parts))
-        frontier = _frontier(_branch_keys(rt, parts, common, 1, offset=scanned - 1), 1)
-        # ...then the matches down to there, at most a page (plus one) a branch.
-        common += [bj.c.parameters.contains(flt.text, autoescape=True), *_from(frontier)]
-    got = _branch_keys(rt, parts, common, size + 1)
+        frontier = _frontier(_run_branches(rt, [_newest(b, common, 1, offset=scanned - 1) for b in parts]), 1)
+        # ...then the same scan's rows, only their matches returned, at most a page (plus one) a branch.
+        got = _run_branches(rt, [_matches(b, common, flt.text, scanned, size + 1) for b in parts])
     frontier = max(filter(None, (frontier, _frontier(got, size + 1))), default=None)
     keys = sorted((key for rows in got.values() for key in rows), reverse=True)
     if frontier is not None:
@@ -257,22 +268,40 @@ def browse_jobs(
     }
 
 
-def _branch_keys(
-    rt: Runtime, parts: list[list[sa.ColumnElement]], common: list[sa.ColumnElement], limit: int, offset: int = 0
-) -> dict[int, list[tuple[datetime, str]]]:
-    """The (modified, name) keys of each branch's first `limit` rows past `offset`, newest first, read
-    from its index (no row is read unless a condition needs it), all branches in one statement."""
-    selects = [
+def _newest(branch: list[sa.ColumnElement], common: list[sa.ColumnElement], limit: int, offset: int = 0) -> sa.Select:
+    """The branch's first `limit` keys past `offset`, newest first: an index range read in order (no
+    row is read unless a condition needs it)."""
+    return (
         sa.select(bj.c.name, bj.c.modified)
         .where(*branch, *common)
         .order_by(bj.c.modified.desc(), bj.c.name.desc())
         .limit(limit)
         .offset(offset or None)
-        .subquery()
-        for branch in parts
-    ]
-    numbered = [sa.select(sa.literal(i, sa.Integer).label("branch"), sub.c.name, sub.c.modified) for i, sub in enumerate(selects)]
-    got: dict[int, list[tuple[datetime, str]]] = {i: [] for i in range(len(parts))}
+    )
+
+
+def _matches(branch: list[sa.ColumnElement], common: list[sa.ColumnElement], text: str, scanned: int, limit: int) -> sa.Select:
+    """The keys of the rows among the branch's newest `scanned` whose parameters contain `text`, at
+    most `limit`. The scan is the index range of `_newest`, as a subquery with its own LIMIT, and
+    only its rows are then read, by primary key: the rows read never depend on how many match
+    (which the optimizer cannot know, and with a condition on the row it may read the branch from
+    its newest row, past the cursor, instead)."""
+    scan = _newest(branch, common, scanned).subquery()
+    row = bj.alias("scanned_job")
+    return (
+        sa.select(scan.c.name, scan.c.modified)
+        .select_from(scan.join(row, row.c.name == scan.c.name))
+        .where(row.c.parameters.contains(text, autoescape=True))
+        .order_by(scan.c.modified.desc(), scan.c.name.desc())
+        .limit(limit)
+    )
+
+
+def _run_branches(rt: Runtime, selects: list[sa.Select]) -> dict[int, list[tuple[datetime, str]]]:
+    """Each branch's (modified, name) keys, newest first, all branches in one statement."""
+    subqueries = [select.subquery() for select in selects]
+    numbered = [sa.select(sa.literal(i, sa.Integer).label("branch"), sub.c.name, sub.c.modified) for i, sub in enumerate(subqueries)]
+    got: dict[int, list[tuple[datetime, str]]] = {i: [] for i in range(len(selects))}
     for row in rt.execute(numbered[0] if len(numbered) == 1 else sa.union_all(*numbered)):
         got[int(row["branch"])].append((row["modified"], row["name"]))
     for rows in got.values():
@@ -284,14 +313,6 @@ def _frontier(got: dict[int, list[tuple[datetime, str]]], limit: int) -> tuple[d
     """The newest of the last keys of the branches that returned `limit` rows (where their reading
     stopped short); None when every branch was read to its end."""
     return max((rows[-1] for rows in got.values() if len(rows) == limit), default=None)
-
-
-def _from(key: tuple[datetime, str] | None) -> list[sa.ColumnElement]:
-    """`(modified, name) >= key`, as an index range on `modified`."""
-    if key is None:
-        return []
-    modified, name = key
-    return [bj.c.modified >= modified, sa.or_(bj.c.modified > modified, bj.c.name >= name)]
 
 
 def _listed(rt: Runtime, row: dict[str, Any]) -> dict[str, Any]:

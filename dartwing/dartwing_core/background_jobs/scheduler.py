@@ -23,6 +23,7 @@ from .overdue import claim_minute_sweep
 from .rate_limits import release_all_due
 from .runtime import Runtime, get_runtime
 from .schedule_tick import cleanup_old_runs, fire_due_schedules
+from .snapshots import take_snapshot
 from .status import JobStatus
 from .sweeps import recover_orphans, recover_outbox, requeue_due_retries
 from .tenancy import ADMIN_USER
@@ -88,9 +89,12 @@ def _threshold(name: str, default: int) -> int:
 
 
 def every_five_minutes() -> dict[str, Any] | None:
-    """Snapshot of the metrics, and alerts (Error Log / process log) on backlog and Dead Letter growth."""
+    """The metrics snapshot (snapshots.py, committed), then alerts (Error Log / process log) on
+    backlog and Dead Letter growth."""
 
     def snapshot(rt: Runtime) -> dict[str, Any]:
+        taken = take_snapshot(rt)
+        rt.commit()
         metrics = get_job_metrics(runtime=rt)
         bj = schema.background_job
         new_dead = rt.execute(
@@ -111,7 +115,12 @@ def every_five_minutes() -> dict[str, Any] | None:
         for alert in alerts:
             rt.log_error("Dartwing alert", alert)
         log.info("job metrics: %s", metrics)
-        return {"metrics": metrics, "dead_letter_last_5m": new_dead, "alerts": alerts}
+        return {
+            "snapshot": {"taken_at": taken["taken_at"], "organizations": taken["organizations"]},
+            "metrics": metrics,
+            "dead_letter_last_5m": new_dead,
+            "alerts": alerts,
+        }
 
     return _as_admin(snapshot)
 

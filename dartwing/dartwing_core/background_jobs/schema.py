@@ -133,6 +133,8 @@ INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
     "Job Schedule": (("enabled", "next_run_at"),),
     # a schedule's recent runs; the daily cleanup's range on occurrence
     "Job Schedule Run": (("job_schedule", "occurrence"), ("occurrence",)),
+    # the overview reads the rows of the viewer's organizations (snapshots.py)
+    "Job Metrics Snapshot": (("organization",),),
 }
 
 JOB_DOCTYPES = (
@@ -146,6 +148,7 @@ JOB_DOCTYPES = (
     "Org Member",
     "Job Schedule",
     "Job Schedule Run",
+    "Job Metrics Snapshot",
 )
 
 
@@ -246,3 +249,4 @@ person = _build_table(metadata, "Person")
 org_member = _build_table(metadata, "Org Member")
 job_schedule = _build_table(metadata, "Job Schedule")
 job_schedule_run = _build_table(metadata, "Job Schedule Run")
+job_metrics_snapshot = _build_table(metadata, "Job Metrics Snapshot")

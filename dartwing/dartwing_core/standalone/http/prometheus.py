@@ -1,7 +1,8 @@
 """`/metrics` for Prometheus: the job metrics, computed from the database and RQ at scrape time.
 
-A custom collector (prometheus-client) reads the same figures as get_job_metrics, as an
-administrator, so every scrape reflects the rows (the truth) rather than one process's counters.
+A custom collector (prometheus-client) reads get_job_metrics as an administrator, so every scrape
+reflects the rows (the truth: the metrics snapshot and the transitions logged since) rather than one
+process's counters.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ from datetime import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
-from dartwing.dartwing_core.background_jobs.metrics import WINDOW, completed_durations, get_job_metrics
+from dartwing.dartwing_core.background_jobs.metrics import get_job_metrics
+from dartwing.dartwing_core.background_jobs.snapshots import BUCKET_KEYS
 from dartwing.dartwing_core.background_jobs.status import JobStatus
 from dartwing.dartwing_core.background_jobs.tenancy import ADMIN_USER
 
 from ..runtime import QUEUE_NAMES, StandaloneRuntime
-
-PROCESSING_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800)
 
 
 class JobCollector:
@@ -29,7 +29,6 @@ class JobCollector:
         rt.set_user(ADMIN_USER)
         try:
             metrics = get_job_metrics(runtime=rt)
-            durations = completed_durations(rt, None, rt.now() - WINDOW)
         finally:
             rt.rollback()
             rt.set_user(rt.config.user)
@@ -61,16 +60,16 @@ class JobCollector:
             value=metrics["oldest_queued_age_seconds"] or 0,
         )
 
+        processing = metrics["processing_time"]
         buckets, cumulative = [], 0
-        for bound in PROCESSING_BUCKETS:
-            cumulative = sum(1 for d in durations if d <= bound)
-            buckets.append((str(bound), cumulative))
-        buckets.append(("+Inf", len(durations)))
+        for key in BUCKET_KEYS:  # the last one is "+Inf"
+            cumulative += processing["buckets"].get(key, 0)
+            buckets.append((key, cumulative))
         yield HistogramMetricFamily(
             "dartwing_processing_seconds",
-            "Start-to-completion time of jobs completed in the last 24 h",
+            "Start-to-completion time of jobs completed in the last 24 h (as of the metrics snapshot)",
             buckets=buckets,
-            sum_value=sum(durations),
+            sum_value=processing["total_seconds"],
         )
 
         heartbeats = GaugeMetricFamily(

@@ -153,6 +153,11 @@ async function showOverview() {
     ["p95 run time (24 h)", seconds(metrics.processing_time.p95_seconds)],
     ["Oldest queued", seconds(metrics.oldest_queued_age_seconds)],
   ], null);
+  // The 24-hour figures are the metrics snapshot's (taken every 5 minutes); counts add what changed since.
+  $("figures-as-of").replaceChildren(...(metrics.snapshot_at
+    ? [metrics.live ? "24-hour figures as of the metrics snapshot of " : "Every figure as of the metrics snapshot of ", when(metrics.snapshot_at),
+      metrics.live ? "" : " (too many changes since to add up)"]
+    : []));
   barChart($("chart-completed"), activity.buckets, "completed");
   barChart($("chart-failed"), activity.buckets, "failed");
   barChart($("chart-latency"), activity.buckets, "latency_seconds", duration);
