@@ -82,3 +82,19 @@ def test_create_schema_adds_the_columns_an_older_store_lacks(rt):
         conn.exec_driver_sql(f"ALTER TABLE {quoted} DROP COLUMN _liked_by")
     database.create_schema(rt.engine)
     assert "_liked_by" in {c["name"] for c in sa.inspect(rt.engine).get_columns(table)}
+
+
+def test_create_schema_adds_the_composite_indexes_an_older_store_lacks(rt):
+    from dartwing.dartwing_core.standalone import database
+
+    table = schema.table_name("Background Job")
+    name = schema.index_name(("job_type", "status", "modified"))
+    with rt.engine.begin() as conn:
+        if rt.engine.dialect.name == "sqlite":
+            conn.exec_driver_sql(f'DROP INDEX "{name}"')
+        else:
+            conn.exec_driver_sql(f"ALTER TABLE `{table}` DROP INDEX `{name}`")
+    assert name not in {i["name"] for i in sa.inspect(rt.engine).get_indexes(table)}
+    database.create_schema(rt.engine)
+    database.create_schema(rt.engine)  # and again: nothing to add
+    assert name in {i["name"] for i in sa.inspect(rt.engine).get_indexes(table)}

@@ -13,7 +13,7 @@ lacks (job type within an organization, error type) reads the range's rows until
 Parameter text has no index (a FULLTEXT index would match words, not the substring asked for, and
 could not give its matches in page order without sorting all of them), so a search is a bounded
 scan: each page examines at most TEXT_SCAN_ROWS rows of its branches, newest first. The scan's end
-is found from the index alone (the TEXT_SCAN_ROWS-th key), then only the rows down to there are read
+is found from the index (the TEXT_SCAN_ROWS-th key), then the scan's rows are read by primary key
 and only their matches come back. When a page stops there before it is full, it says where it
 stopped (`next_cursor`) and the next page goes on from there, so results stay exact and every page
 costs the same. Narrowing a search by status, type, organization or time makes each page cover more
@@ -44,7 +44,7 @@ FILTER_KEYS = ("status", "job_type", "organization", "error_type", "since", "unt
 ERROR_TYPES = ("Transient", "Permanent", "Timeout")
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
-TEXT_SCAN_ROWS = 5_000
+TEXT_SCAN_ROWS = 2_000
 # Past this many (organization, status) branches one query with IN lists is cheaper than the merge.
 MAX_BRANCHES = 64
 MAX_TEXT_LENGTH = 200

@@ -29,7 +29,6 @@ from .queries import MAX_NAME_LENGTH
 from .runtime import Runtime, get_runtime
 from .status import JobStatus, Priority
 
-WINDOW = snapshots.WINDOW
 LIVE_LOG_ROWS = 20_000
 bj, log = schema.background_job, schema.job_execution_log
 QUEUED = JobStatus.QUEUED.value
@@ -71,7 +70,7 @@ def get_job_metrics(organization: str | None = None, *, runtime: Runtime | None 
         "retry_rate": round(figures["retried_24h"] / finished, 4) if finished else 0.0,
         "dead_letter_count": by_status.get(JobStatus.DEAD_LETTER.value, 0),
         "oldest_queued_age_seconds": round(max(0.0, (now - oldest).total_seconds()), 3) if oldest else None,
-        "window_hours": WINDOW.total_seconds() / 3600,
+        "window_hours": snapshots.WINDOW.total_seconds() / 3600,
         "snapshot_at": rt.aware(snapshot_at) if snapshot_at else None,
         "live": live,
     }
