@@ -45,8 +45,8 @@ MAX_PICKLIST = 500
 EVENT_KEEPALIVE_SECONDS = 15
 SCOPE_REFRESH_SECONDS = 60
 MAX_EVENTS_PER_SECOND = 20  # beyond this the page is told to refresh, not sent every event
-# The overview's reads count whole ranges (get_job_metrics: every row by status); live refreshes and
-# open tabs of one viewer share one answer for this long.
+# The activity charts read their window's log rows (a day's, for the day chart); live refreshes and
+# open tabs of one viewer share one overview and chart answer for this long.
 OVERVIEW_CACHE_SECONDS = 15
 
 
