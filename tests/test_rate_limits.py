@@ -4,6 +4,7 @@ racing on MariaDB, and the rules on both stores."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -17,11 +18,14 @@ from dartwing.dartwing_core.background_jobs import (
     submit_job,
     submit_jobs,
 )
+from dartwing.dartwing_core.background_jobs.delays import release_due as release_due_delayed
 from dartwing.dartwing_core.background_jobs.execution import run_job
-from dartwing.dartwing_core.background_jobs.rate_limits import release_all_due
+from dartwing.dartwing_core.background_jobs.overdue import claim_minute_sweep
+from dartwing.dartwing_core.background_jobs.rate_limits import Lines, release_all_due
 from dartwing.dartwing_core.background_jobs.scheduler import minute_sweep_now
 from dartwing.dartwing_core.background_jobs.waiting import explain_wait
 from dartwing.dartwing_core.standalone import admin
+from dartwing.dartwing_core.standalone.scheduler import start_delay_releases
 
 NOOP = "dartwing.dartwing_core.background_jobs.handlers.examples.noop"
 bj = schema.background_job
@@ -151,4 +155,142 @@ def test_racing_workers_never_start_more_than_n_per_window(rt, workers, per_org)
     held = [n for n in names if any(s["to_status"] == "Pending" for s in get_job_history(n)[1:])]
     assert held, "some claims must have been refused and held"
     assert all(get_job_status(n).retry_count == 0 for n in names)
+    rt.rollback()
+
+
+def _make_due(rt, name):
+    """As if the delayed job's run time had come: run_at one second ago."""
+    rt.execute(bj.update().where(bj.c.name == name).values(run_at=rt.now() - timedelta(seconds=1)))
+    rt.commit()
+
+
+def _row(rt, name):
+    value = rt.execute(sa.select(bj).where(bj.c.name == name)).first()
+    rt.rollback()
+    return value
+
+
+def test_a_delayed_job_of_a_limited_type_waits_for_its_time_then_for_the_window(rt):
+    _limit(rt, "limited", 1, 3600)
+    first = submit_job("limited", ORG_A, {"n": 0})
+    later = submit_job("limited", ORG_A, {"n": 1}, delay=60)
+    rt.commit()
+    assert run_job(first.name, 0) == "Completed"  # the window is full for the hour
+    # Before its time nothing releases it, though the lines' release runs too.
+    assert release_due_delayed(rt) == 0 and release_all_due(rt) == 0 and minute_sweep_now()["delayed"] == 0
+    assert _row(rt, later.name)["status"] == "Pending"
+    rt.set_user(ALICE)
+    assert explain_wait(later.name)["reasons"][0]["reason"] == "run_at"
+    # Its time comes: it is released, and the claim finds the window full and holds it (never failed).
+    _make_due(rt, later.name)
+    assert release_due_delayed(rt) == 1
+    assert run_job(later.name, 0) == "not claimed"
+    assert release_due_delayed(rt) == 0 and release_all_due(rt) == 0  # its run time is no hold any more
+    held = _row(rt, later.name)
+    assert held["status"] == "Pending" and held["retry_count"] == 0 and held["started_at"] is None
+    assert held["run_at"] is None and held["next_retry_at"] == _row(rt, first.name)["started_at"] + timedelta(hours=1)
+    assert explain_wait(later.name)["reasons"][0]["reason"] == "rate_limit"
+    # The window moves on (its start is two hours old, and so is the hold's end).
+    rt.execute(sa.update(schema.job_start).values(started_at=rt.now() - timedelta(hours=2)))
+    rt.execute(bj.update().where(bj.c.name == later.name).values(next_retry_at=rt.now() - timedelta(seconds=1)))
+    rt.commit()
+    assert release_all_due(rt) == 1
+    assert run_job(later.name, 1) == "Completed"
+    assert _row(rt, later.name)["retry_count"] == 0
+    assert "Failed" not in [h["to_status"] for h in get_job_history(later.name)]
+
+
+def test_a_delayed_job_of_a_limited_type_with_room_starts_at_its_time_not_before(rt):
+    _limit(rt, "limited", 5, 3600)
+    job = submit_job("limited", ORG_A, {"n": 0}, delay=60)
+    rt.commit()
+    lines = Lines()
+    assert release_due_delayed(rt) == 0 and lines.release(rt) == 0 and release_all_due(rt) == 0
+    lines.next_opening(rt)
+    rt.rollback()
+    assert lines.release(rt) == 0 and _row(rt, job.name)["status"] == "Pending"
+    _make_due(rt, job.name)
+    assert release_due_delayed(rt) == 1
+    assert run_job(job.name, 0) == "Completed"
+    assert _row(rt, job.name)["retry_count"] == 0
+
+
+def test_the_releasers_watch_reads_no_line_while_its_window_is_full(rt):
+    _limit(rt, "limited", 1, 3600)
+    jobs = [submit_job("limited", ORG_A, {"n": n}) for n in range(3)]
+    rt.commit()
+    assert run_job(jobs[0].name, 0) == "Completed"
+    lines = Lines()
+    assert lines.release(rt) == 0 and lines.held == {"limited"}
+    opening = lines.next_opening(rt)
+    rt.rollback()
+    started = _row(rt, jobs[0].name)["started_at"]
+    assert opening == started + timedelta(hours=1) and lines.opens == {"limited": opening}
+    assert lines.release(rt) == 0  # not yet: nothing is read until the window opens
+    rt.execute(sa.update(schema.job_start).values(started_at=rt.now() - timedelta(hours=2)))
+    rt.commit()
+    lines.next_opening(rt)
+    rt.rollback()
+    assert lines.release(rt) == 1 and lines.held == {"limited"}  # one more still waits
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
+def test_with_only_the_releaser_running_the_line_starts_as_the_window_opens(rt, workers):
+    """No minute sweep (its turn is taken), no submit and no finish when the window opens: the
+    releaser alone must release the second half, within about a second of each slot's opening."""
+    from rq import Worker
+
+    count, period = 3, 3
+    _limit(rt, "limited", count, period)
+    assert claim_minute_sweep(rt)  # no worker runs the overdue minute sweep during the test
+    workers.start()
+    wait_for(lambda: len(Worker.all(connection=rt.redis)) == 1, timeout=30)
+    stop = threading.Event()
+    releaser = start_delay_releases(rt, stop)
+    try:
+        rt.set_user(ALICE)
+        jobs = submit_jobs([{"job_type": "limited", "organization": ORG_A, "parameters": {"n": n}} for n in range(2 * count)])
+        rt.commit()
+        names = [j.name for j in jobs]
+        wait_for(lambda: set(_statuses(rt, names).values()) == {"Completed"}, timeout=30, interval=0.1)
+    finally:
+        stop.set()
+        releaser.join(10)
+    starts = _starts(rt, names)
+    _assert_window(starts, count, period)
+    late = [(later - first).total_seconds() - period for first, later in zip(starts, starts[count:], strict=False)]
+    assert len(late) == count and all(0 <= seconds < 1 for seconds in late), late
+    assert all(get_job_status(n).retry_count == 0 for n in names)
+    rt.rollback()
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
+def test_with_a_worker_and_the_releaser_delayed_jobs_of_a_limited_type_keep_their_time_and_the_limit(rt, workers):
+    from rq import Worker
+
+    count, period = 2, 3
+    _limit(rt, "limited", count, period)
+    assert claim_minute_sweep(rt)
+    workers.start()
+    wait_for(lambda: len(Worker.all(connection=rt.redis)) == 1, timeout=30)
+    stop = threading.Event()
+    releaser = start_delay_releases(rt, stop)
+    try:
+        rt.set_user(ALICE)
+        now = [submit_job("limited", ORG_A, {"n": n}) for n in range(count)]
+        delayed = [submit_job("limited", ORG_A, {"n": n}, delay=1) for n in range(count, 2 * count + 1)]
+        rt.commit()
+        names = [j.name for j in now + delayed]
+        wait_for(lambda: set(_statuses(rt, names).values()) == {"Completed"}, timeout=30, interval=0.1)
+    finally:
+        stop.set()
+        releaser.join(10)
+    _assert_window(_starts(rt, names), count, period)
+    for job in delayed:
+        done = _row(rt, job.name)
+        assert done["started_at"] >= done["creation"] + timedelta(seconds=1), job.name  # never early
+        assert done["retry_count"] == 0
+        assert "Failed" not in [h["to_status"] for h in get_job_history(job.name)]
     rt.rollback()

@@ -2,11 +2,12 @@
 `dartwing-jobs scheduler` does them standalone.
 
 Frappe's scheduler runs the minute sweep once a minute at best, and a stock `bench worker` runs no RQ
-scheduler (Frappe v15's `start_worker` passes no `with_scheduler`). Without this process a delayed or
-snoozed job could start up to a minute late, and a killed worker's job would run again 30-90 s after
+scheduler (Frappe v15's `start_worker` passes no `with_scheduler`). Without this process a delayed, snoozed
+or rate-limited job could start up to a minute late, and a killed worker's job would run again 30-90 s after
 the kill. With it, per site, in threads of their own (each with its own site context, as
 Administrator):
-- the releaser (background_jobs/delays.py) queues delayed and snoozed jobs as their time comes;
+- the releaser (background_jobs/delays.py) queues delayed and snoozed jobs as their time comes,
+  and jobs a rate limit holds as their window opens;
 - the orphan checks (background_jobs/orphan_checks.py) run every `orphan_check_seconds` (10 s), so
   a killed worker's job runs again 30-40 s after the kill.
 SIGTERM or SIGINT stops it. Run it beside the workers, as a Procfile line:

@@ -8,14 +8,18 @@ row, its dedup slot and its tenancy like any other, and is canceled at once whil
 The releaser queues each job as its `run_at` comes: it sleeps until the earliest `run_at` it knows
 of, at most `delay_poll_seconds` (a job submitted meanwhile may be due sooner), then releases what
 is due, each in a transaction of its own. Both reads are ranges on the (status, run_at) index, so a
-pass costs the due rows, not the table. It runs in the standalone scheduler (a thread) and, in a
-bench, as `bench --site <site> dartwing-scheduler` (a Procfile line); the minute sweep runs
-`release_due` too, so a job is released within a minute when no releaser runs. Several releasers
-may run: each release is a compare-and-set, so a job is queued once.
+pass costs the due rows, not the table. It moves rate limits' lines on time too: it also sleeps
+until a window opens for a line, then releases that line (`rate_limits.Lines`). It runs in the
+standalone scheduler (a thread) and, in a bench, as `bench --site <site> dartwing-scheduler` (a
+Procfile line); the minute sweep runs `release_due` and the lines' release too, so a job is released
+within a minute when no releaser runs. Several releasers may run: each release is a compare-and-set,
+so a job is queued once.
 
-A due job that a parent or a cap still holds has its `run_at` cleared and waits as any held job,
-released by its parent's completion or a freed slot; a released job keeps its `run_at` (its
-lateness, `started_at - run_at`, is what bench/delay_precision.py measures).
+A due job that a parent, a cap or a rate limit's line still holds has its `run_at` cleared and waits
+as any held job, released by its parent's completion, a freed slot or its window; a released job
+keeps its `run_at` (its lateness, `started_at - run_at`, is what bench/delay_precision.py measures).
+A delayed job of a rate-limited type is queued at its run time like any other, and the worker's claim
+holds it if its window is full (rate_limits.py): it then waits in the line until the window opens.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import rate_limits
 from .errors import InvalidInputError
 from .outages import quietly
 from .records import JobRecord
@@ -140,14 +145,24 @@ def release_due(rt: Runtime) -> int:
             return released
 
 
-def seconds_to_next(rt: Runtime, ceiling: float) -> float:
-    """Seconds until the earliest waiting `run_at`, at most `ceiling` (0 when one is due)."""
+def seconds_to_next(rt: Runtime, ceiling: float, also: datetime | None = None) -> float:
+    """Seconds until the earliest waiting `run_at` (or `also`, if sooner), at most `ceiling` (0 when
+    one is due)."""
     now = rt.now()
     upcoming = rt.execute(_NEXT_RUN_AT, {"now": now}).scalar()
     rt.rollback()
-    if upcoming is None:
+    soonest = min((when for when in (upcoming, also) if when is not None), default=None)
+    if soonest is None:
         return ceiling
-    return max(0.0, min(ceiling, (upcoming - now).total_seconds()))
+    return max(0.0, min(ceiling, (soonest - now).total_seconds()))
+
+
+def _release_pass(rt: Runtime, lines: rate_limits.Lines, ceiling: float) -> tuple[int, float]:
+    """One pass of the releaser: (jobs released, seconds to sleep)."""
+    released = release_due(rt) + lines.release(rt)
+    opening = lines.next_opening(rt)
+    rt.rollback()
+    return released, seconds_to_next(rt, ceiling, opening)
 
 
 def run_releaser(
@@ -156,19 +171,21 @@ def run_releaser(
     *,
     recover: Callable[[], None] | None = None,
 ) -> None:
-    """Release due jobs on time until `stop` is set (the standalone scheduler's thread, the bench
-    command). A failing pass (database down) is logged once per outage, `recover` (reconnect) is
-    called and the pass is tried again after `delay_poll_seconds`."""
+    """Release due jobs, and rate limits' lines as their windows open, on time until `stop` is set
+    (the standalone scheduler's thread, the bench command). A failing pass (database down) is logged
+    once per outage, `recover` (reconnect) is called and the pass is tried again after
+    `delay_poll_seconds`."""
     failing = False
+    lines = rate_limits.Lines()
     while not stop.is_set():
         poll = settings().delay_poll_seconds
         try:
-            released = release_due(rt)
-            wait = seconds_to_next(rt, poll)
+            released, wait = _release_pass(rt, lines, poll)
         except Exception as exc:  # noqa: BLE001 - the releaser outlives outages
             if not failing:
                 log.warning("delayed-job release failed (%r); retrying every %ss", exc, poll)
             failing = True
+            lines = rate_limits.Lines()  # read every line again once it works: windows open meanwhile
             quietly(rt.rollback, log)
             if recover is not None:
                 quietly(recover, log)
@@ -178,5 +195,5 @@ def run_releaser(
             log.info("delayed-job release works again")
             failing = False
         if released:
-            log.info("released %s delayed job(s)", released)
+            log.info("released %s delayed or rate-limited job(s)", released)
         stop.wait(wait)

@@ -12,9 +12,9 @@ later brings it back never shares an RQ id with the one that was refused).
 Jobs of a rate-limited type wait in line: submit inserts them Pending and due at once, and
 `release_due` queues the due ones oldest first, no more than the window has room for, taking
 organizations in turn when they share one limit, so one tenant's flood cannot take every slot of a
-window. It runs after a submit's commit, when a job of the type finishes, and in the minute sweep; a
-window that opens while nothing else happens waits for the next of those (the delayed-jobs releaser,
-which wakes held jobs at their time, is the precise one).
+window. It runs after a submit's commit, when a job of the type finishes, in the minute sweep, and
+in the delayed-jobs releaser (delays.py) as the line's window opens (`Lines`: when a claim's hold
+ends or a start leaves the window), so a line moves on time while nothing else happens.
 
 Why the database and not Redis (the `limits` library): the count and the start are then one atomic
 decision in the claim's transaction; and a Frappe work horse imports nothing more (`limits` is not in
@@ -23,7 +23,7 @@ Frappe v15's pins, and takes about 0.3 s to import).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +34,7 @@ from .status import JobStatus
 
 MAX_PERIOD_SECONDS = 24 * 3600
 MAX_COUNT = 100_000
-# Held jobs one release looks at, oldest first; the next release takes the rest.
+# Held jobs one release looks at at most, oldest first; the next release takes the rest.
 _RELEASE_BATCH = 500
 
 
@@ -130,7 +130,9 @@ def _QUEUED_OF_ORG(sa, t):
     return _QUEUED.build().where(t.background_job.c.organization == sa.bindparam("organization"))
 
 
-# Pending jobs a time holds, due now (the (status, next_retry_at) index), of one Job Type.
+# Pending jobs a time holds, due now, of one Job Type, oldest first. In the (status, next_retry_at)
+# index's own order (its entries end with the primary key, `name`: a series, so submit order), so
+# the read stops after the batch instead of sorting every held row of the line.
 @statement
 def _DUE(sa, t):
     bj = t.background_job
@@ -141,9 +143,43 @@ def _DUE(sa, t):
             bj.c.next_retry_at <= sa.bindparam("now"),
             bj.c.job_type == sa.bindparam("job_type"),
         )
-        .order_by(bj.c.next_retry_at, bj.c.creation, bj.c.name)
+        .order_by(bj.c.next_retry_at, bj.c.name)
         .limit(_RELEASE_BATCH)
     )
+
+
+# The earliest end of a claim's hold, and its job's type (the (status, next_retry_at) index's order).
+@statement
+def _NEXT_HOLD_END(sa, t):
+    bj = t.background_job
+    return (
+        sa.select(bj.c.job_type, bj.c.next_retry_at)
+        .where(bj.c.status == JobStatus.PENDING.value, bj.c.next_retry_at > sa.bindparam("now"))
+        .order_by(bj.c.next_retry_at)
+        .limit(1)
+    )
+
+
+@statement
+def _LIMITED_TYPES(sa, t):
+    jt = t.job_type
+    return sa.select(jt.c.name, jt.c.rate_limit_count, jt.c.rate_limit_period, jt.c.rate_limit_per_org).where(
+        jt.c.rate_limit_count > 0
+    )
+
+
+# A type's window now: its starts and the oldest of them (a range on (job_type, started_at)).
+@statement
+def _WINDOW(sa, t):
+    st = t.job_start
+    return sa.select(sa.func.count().label("starts"), sa.func.min(st.c.started_at).label("oldest")).where(
+        st.c.job_type == sa.bindparam("job_type"), st.c.started_at > sa.bindparam("since")
+    )
+
+
+@statement
+def _WINDOWS_OF_ORGS(sa, t):
+    return _WINDOW.build().group_by(t.job_start.c.organization)
 
 
 def _window(rt: Runtime, job: dict[str, Any], limit: RateLimit) -> dict[str, Any]:
@@ -212,23 +248,37 @@ def in_window(rt: Runtime, job: dict[str, Any], limit: RateLimit) -> int:
 
 def room(rt: Runtime, job: dict[str, Any], limit: RateLimit) -> int:
     """Starts the job's window has room for now, less the jobs released into it and not started."""
+    free = limit.count - in_window(rt, job, limit)
+    if free <= 0:  # full with starts: the released ones need not be counted
+        return free
     params = {"job_type": job["job_type"]}
     if limit.per_org:
         params["organization"] = job["organization"]
-    queued = int(rt.execute(_QUEUED_OF_ORG if limit.per_org else _QUEUED, params).scalar())
-    return limit.count - in_window(rt, job, limit) - queued
+    return free - int(rt.execute(_QUEUED_OF_ORG if limit.per_org else _QUEUED, params).scalar())
 
 
 def release_due(rt: Runtime, job_type: str, limit: RateLimit | None) -> int:
     """Queue the type's due held jobs, oldest first, while the window has room, organizations in
     turn; returns how many went. In the caller's transaction. The room it counts is an estimate
     (another release or a claim may act beside it): the claim is what enforces the limit."""
+    return _release_line(rt, job_type, limit)[0]
+
+
+def _release_line(rt: Runtime, job_type: str, limit: RateLimit | None) -> tuple[int, bool]:
+    """`release_due`, and whether jobs may still wait in the line. A window for every organization
+    that is full costs a count, not a read of the line."""
     from .release import try_release
 
+    free: dict[tuple[str, str | None], int] = {}
+    if limit is not None and not limit.per_org:
+        key = (job_type, None)
+        free[key] = room(rt, {"job_type": job_type}, limit)
+        if free[key] <= 0:
+            return 0, True
     held = [JobRecord(row) for row in rt.execute(_DUE, {"now": rt.now(), "job_type": job_type}).rows]
     if limit is None:  # the limit was lifted: nothing holds them any more
-        return sum(try_release(rt, job, message="Rate limit lifted", due=True) for job in held)
-    free: dict[tuple[str, str | None], int] = {}
+        released = sum(try_release(rt, job, message="Rate limit lifted", due=True) for job in held)
+        return released, len(held) == _RELEASE_BATCH or released < len(held)
     released = 0
     for job in _organizations_in_turn(held):
         key = limit.key(job)
@@ -237,16 +287,81 @@ def release_due(rt: Runtime, job_type: str, limit: RateLimit | None) -> int:
         if free[key] > 0 and try_release(rt, job, message="Rate limit window has room", due=True):
             free[key] -= 1
             released += 1
-    return released
+    return released, len(held) == _RELEASE_BATCH or released < len(held)
 
 
 def release_all_due(rt: Runtime) -> int:
-    """The minute sweep's pass: every type's due held jobs, each type in a transaction of its own.
-    (A sweep's statement, built here as the sweeps build theirs: no work horse runs it.)"""
+    """The minute sweep's pass: every type's due held jobs, each type in a transaction of its own."""
+    return Lines().release(rt)
+
+
+@dataclass
+class Lines:
+    """What the delayed-jobs releaser (delays.py) knows of the lines between its passes, so that it
+    releases a line as its window opens without reading every held row on every pass.
+
+    `held`: the types with jobs held in line (None until a first pass has found them all, from every
+    due held row), whose lines each pass tries again (a full window costs a count); `opens`: when a
+    type's window may next have room, which the releaser sleeps until. A type is watched while its
+    line waits, and from the moment its window is full (a line may form then: a submit finds no room,
+    and that submit's own release is all that runs); a time a claim held a job until, or a delayed
+    job's place in its line, is watched too. Each read is a range on an index: (status,
+    next_retry_at), or the type's starts on (job_type, started_at), bounded by its window.
+    """
+
+    held: set[str] | None = None
+    opens: dict[str, datetime] = field(default_factory=dict)
+
+    def release(self, rt: Runtime) -> int:
+        """Release the held lines and those whose window has opened (every line, the first time),
+        each type in a transaction of its own; returns how many jobs went."""
+        from .records import fetch_job_type
+
+        if self.held is None:
+            types, self.held = _types_in_line(rt), set()
+        else:
+            now = rt.now()
+            types = sorted(self.held | {job_type for job_type, when in self.opens.items() if when <= now})
+        released = 0
+        for job_type in types:
+            count, waiting = _release_line(rt, job_type, of(fetch_job_type(rt, job_type) or {}))
+            rt.commit()
+            released += count
+            if waiting:
+                self.held.add(job_type)
+            else:
+                self.held.discard(job_type)
+        return released
+
+    def next_opening(self, rt: Runtime) -> datetime | None:
+        """The earliest time a watched window may have room (None: nothing to wait for); in the
+        caller's transaction."""
+        now = rt.now()
+        held = self.held or set()
+        opens: dict[str, datetime] = {}
+        for settings in rt.execute(_LIMITED_TYPES, {}).rows:
+            job_type, limit = settings["name"], of(settings)
+            window = {"job_type": job_type, "since": now - timedelta(seconds=limit.period)}
+            for key in rt.execute(_WINDOWS_OF_ORGS if limit.per_org else _WINDOW, window).rows:
+                if key["oldest"] is not None and (job_type in held or key["starts"] >= limit.count):
+                    _sooner(opens, job_type, key["oldest"] + timedelta(seconds=limit.period))
+        hold = rt.execute(_NEXT_HOLD_END, {"now": now}).first()
+        if hold is not None:
+            _sooner(opens, hold["job_type"], hold["next_retry_at"])
+        self.opens = opens
+        return min(opens.values(), default=None)
+
+
+def _sooner(opens: dict[str, datetime], job_type: str, when: datetime) -> None:
+    opens[job_type] = min(opens.get(job_type, when), when)
+
+
+def _types_in_line(rt: Runtime) -> list[str]:
+    """Every type with due held jobs: a range over all of them (the minute sweep's statement, built
+    here as the sweeps build theirs: no work horse runs it)."""
     import sqlalchemy as sa
 
     from . import schema
-    from .records import fetch_job_type
 
     bj = schema.background_job
     due_types = (
@@ -254,14 +369,9 @@ def release_all_due(rt: Runtime) -> int:
         .where(bj.c.status == JobStatus.PENDING.value, bj.c.next_retry_at <= rt.now())
         .distinct()
     )
-    released = 0
     types = [row["job_type"] for row in rt.execute(due_types).rows]
     rt.rollback()
-    for job_type in types:
-        settings = fetch_job_type(rt, job_type) or {}
-        released += release_due(rt, job_type, of(settings))
-        rt.commit()
-    return released
+    return types
 
 
 def _organizations_in_turn(jobs: list[JobRecord]) -> list[JobRecord]:

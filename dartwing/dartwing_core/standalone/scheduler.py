@@ -13,8 +13,8 @@ schedule goes on. Each outage is logged once when it starts and once when it end
 Beside the schedule, a thread checks for orphans (Running jobs whose worker died) every
 `orphan_check_seconds`, once per interval across schedulers (background_jobs/orphan_checks.py).
 
-A second thread releases delayed and snoozed jobs as their run time comes (background_jobs/delays.py):
-the minute tick would start them up to a minute late. Every scheduler runs one; their releases are
+A second thread releases delayed and snoozed jobs as their run time comes, and rate-limited ones as
+their window opens (background_jobs/delays.py): the minute tick would start them up to a minute late. Every scheduler runs one; their releases are
 compare-and-sets, so a job is queued once.
 """
 
@@ -110,7 +110,7 @@ def start_orphan_checks(rt: StandaloneRuntime, stop: threading.Event | None = No
 
 
 def start_delay_releases(rt: StandaloneRuntime, stop: threading.Event | None = None) -> threading.Thread:
-    """Release due delayed and snoozed jobs on time (delays.run_releaser), as Administrator, in a
+    """Release due delayed, snoozed and rate-limited jobs on time (delays.run_releaser), as Administrator, in a
     daemon thread until `stop` is set."""
     stop = stop or threading.Event()
 
