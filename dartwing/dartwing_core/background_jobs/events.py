@@ -6,6 +6,11 @@ Frappe v16+ through realtime/handlers.js) and `doc:Background Job/<job>`, the ro
 Socket.IO server lets a client join with `doc_subscribe("Background Job", <job>)` once the site says
 it may read the job (v15 loads no app handlers, so org rooms cannot be joined there). Same payload in
 both; the standalone runtime sends a commit's publishes in one Redis round trip.
+
+A new job's first event (its submit's Pending → Queued) goes to the organization's room only: its
+document room can have no member yet, since joining it asks the site whether the job may be read,
+and the event leaves right after the commit that created it, before the submit has returned its
+name to anyone (a bulk submit of 1,000 jobs saves 1,000 PUBLISH that no one could receive).
 """
 
 from __future__ import annotations
@@ -36,9 +41,12 @@ def doc_room(job_id: str) -> str:
     return f"doc:{JOB_DOCTYPE}/{job_id}"
 
 
-def _publish(rt: Runtime, event: str, message: dict[str, Any], organization: str) -> None:
+def _publish(
+    rt: Runtime, event: str, message: dict[str, Any], organization: str, *, new_job: bool = False
+) -> None:
     rt.publish_realtime(event, message, org_room(organization))
-    rt.publish_realtime(event, message, doc_room(message["job_id"]))
+    if not new_job:
+        rt.publish_realtime(event, message, doc_room(message["job_id"]))
 
 
 def _iso(rt: Runtime, value: datetime) -> str:
@@ -56,8 +64,10 @@ def publish_status_changed(
     updated_at: datetime,
     output_reference: str | None = None,
     error_message: str | None = None,
+    new_job: bool = False,
 ) -> None:
-    """Status changes are never throttled: clients rely on seeing each one."""
+    """Status changes are never throttled: clients rely on seeing each one. `new_job`: the submit's
+    own event, for the organization's room only (see above)."""
     message = {
         "job_id": job_id,
         "from_status": from_status,
@@ -66,7 +76,7 @@ def publish_status_changed(
         "error_message": error_message,
         "updated_at": _iso(rt, updated_at),
     }
-    _publish(rt, JOB_STATUS_CHANGED, message, organization)
+    _publish(rt, JOB_STATUS_CHANGED, message, organization, new_job=new_job)
 
 
 def publish_progress(

@@ -34,12 +34,17 @@ def _encode(value: Any) -> Any:
     )
 
 
+# One encoder for every call (json.dumps with options builds a new one each time: a bulk submit
+# encodes twice per job).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), default=_encode, ensure_ascii=False, allow_nan=False
+)
+
+
 def canonical_json(value: Any) -> str:
     """Deterministic JSON: sorted keys, no spaces, dates/Decimal/UUID/sets spelled one way."""
     try:
-        return json.dumps(
-            value, sort_keys=True, separators=(",", ":"), default=_encode, ensure_ascii=False, allow_nan=False
-        )
+        return _CANONICAL.encode(value)
     except ValueError as exc:  # NaN / Infinity, or a circular structure
         raise InvalidInputError(f"parameters are not valid JSON: {exc}") from None
 

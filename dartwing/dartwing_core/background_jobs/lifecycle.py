@@ -129,7 +129,7 @@ def name_log_rows(rt: Runtime, rows: list[dict[str, Any]]) -> None:
 def announce_submit(rt: Runtime, job: dict[str, Any], now: datetime) -> None:
     """The event of a job inserted already Queued (one inserted Pending announces its release)."""
     if job["status"] != JobStatus.PENDING.value:
-        _announce(rt, job, JobStatus.PENDING.value, JobStatus(job["status"]), now)
+        _announce(rt, job, JobStatus.PENDING.value, JobStatus(job["status"]), now, new_job=True)
 
 
 def transition(
@@ -194,7 +194,7 @@ def transition(
 
 
 def _announce(
-    rt: Runtime, job: dict[str, Any], from_status: str, to_status: JobStatus, now: datetime
+    rt: Runtime, job: dict[str, Any], from_status: str, to_status: JobStatus, now: datetime, *, new_job: bool = False
 ) -> None:
     publish_status_changed(
         rt,
@@ -205,4 +205,5 @@ def _announce(
         updated_at=now,
         output_reference=job.get("output_reference"),
         error_message=job.get("error_message") if to_status in _REPORTS_ERROR else None,
+        new_job=new_job,
     )

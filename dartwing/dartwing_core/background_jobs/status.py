@@ -70,12 +70,13 @@ def can_transition(from_status: JobStatus | str, to_status: JobStatus | str) -> 
         return False
 
 
+_PRIORITY_NAMES = {p.value.lower(): p for p in Priority}
+
+
 def parse_priority(value: str | Priority | None) -> Priority | None:
     """Priority from its name (case-insensitive), None for None; ValueError for anything else."""
     if value is None or isinstance(value, Priority):
         return value
-    if isinstance(value, str):
-        for p in Priority:
-            if p.value.lower() == value.strip().lower():
-                return p
+    if isinstance(value, str) and (priority := _PRIORITY_NAMES.get(value.strip().lower())) is not None:
+        return priority
     raise ValueError(f"invalid priority {value!r}: use one of {', '.join(p.value for p in Priority)}")
