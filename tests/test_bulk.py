@@ -59,6 +59,20 @@ def test_a_batch_is_inserted_queued_and_sent_in_one_round_trip_after_commit(rt, 
     assert submit_job("noop", ORG_A).name == f"JOB-{year}-00007"  # the series continues after the batch
 
 
+def test_each_message_is_an_rq_job_that_rq_restores(rt):
+    from rq.job import Job
+
+    jobs = submit_jobs(specs(3) + [{"job_type": "echo", "organization": ORG_A, "timeout": 77}])
+    rt.commit()
+    for job in jobs:
+        message = Job.fetch(f"{job.name}-0", connection=rt.redis)
+        assert message.func_name == "dartwing.dartwing_core.background_jobs.execution.run_job"
+        assert message.kwargs == {"background_job": job.name, "attempt": 0} and message.args == ()
+        assert message.get_status() == "queued" and message.origin == queue_name("Normal")
+        assert message.timeout == job.timeout and message.description == f"{job.name}-0"
+        assert message.result_ttl == 0 and message.enqueued_at is not None
+
+
 def test_errors_are_reported_by_index_and_nothing_is_written(rt):
     before = snapshot(rt)
     rt.set_user(ALICE)
