@@ -21,6 +21,7 @@ from dartwing.dartwing_core.background_jobs import (
     submit_job,
     submit_jobs,
 )
+from dartwing.dartwing_core.background_jobs.statements import built
 from dartwing.dartwing_core.standalone import admin
 from dartwing.dartwing_core.standalone.runtime import StandaloneRuntime, queue_name
 
@@ -128,6 +129,38 @@ def test_children_wait_for_their_parent_and_are_released_by_it(rt):
     rt.commit()
     assert all(get_job_status(c.name).status == "Pending" for c in children)
     assert rt.redis.llen(f"rq:queue:{queue_name('Normal')}") == 1  # only the parent's message
+
+
+def test_the_parents_of_a_batch_are_read_in_one_query_whatever_their_number(rt, monkeypatch):
+    rt.set_user(ADMIN)
+    parents = submit_jobs(specs(40) + [{"job_type": "echo", "organization": ORG_B, "parameters": {"b": 1}}])
+    rt.commit()
+    statements = []  # the reads (every INSERT of a batch is multi-row: their count follows the rows)
+    execute = rt.execute
+
+    def recording(stmt, params=None):
+        if not isinstance(built(stmt), sa.sql.dml.Insert):
+            statements.append(stmt)
+        return execute(stmt, params)
+
+    monkeypatch.setattr(rt, "execute", recording)
+
+    def children(of: list[str], offset: int) -> list[dict]:
+        return [
+            {"job_type": "echo", "organization": ORG_A, "parameters": {"c": offset + i}, "depends_on": name}
+            for i, name in enumerate(of)
+        ]
+
+    submit_jobs(children([parents[0].name], 0))
+    one = len(statements)
+    statements.clear()
+    jobs = submit_jobs(children([p.name for p in parents[:40]], 100))
+    assert len(statements) == one and all(j.open_parents == 1 for j in jobs)
+    # The same rule as a single submit's: another organization's job is missing, by index.
+    with pytest.raises(BulkSubmitError) as caught:
+        submit_jobs(children([parents[1].name, parents[40].name], 200))
+    assert [(e["index"], e["error"]) for e in caught.value.errors] == [(1, "InvalidInputError")]
+    assert "not found in organization" in caught.value.errors[0]["message"]
 
 
 def test_a_duplicate_inside_the_batch_is_an_error_at_the_later_index(rt):

@@ -51,6 +51,7 @@ _DEDUP_ATTEMPTS = 3
 # Rows per INSERT: powers of two up to this, so a process compiles at most nine statement shapes
 # per table, and the largest stays far below SQLite's and PostgreSQL's bound-parameter limits.
 _MAX_ROWS_PER_INSERT = 256
+_NAMES_PER_READ = 1000
 
 
 class SubmittedJobs(list):
@@ -202,9 +203,10 @@ def _validated_rows(
     rt: Runtime, user: str, items: list[Any]
 ) -> tuple[list[JobRecord], list[dict[str, Any]], list[int], list[dict[str, Any]], list[list[str]]]:
     """(rows of the valid items, their Job Types' settings, their indexes, errors by index, their
-    parents): every item checked as submit_job checks it, each (job type, organization) pair and
-    each parent read once per batch."""
+    parents): every item checked as submit_job checks it, each (job type, organization) pair read
+    once per batch, and every parent in one query."""
     checks: dict[Any, Callable[[], Any]] = {}
+    known_parents = _parents_named(rt, items)
     now = rt.now()  # one instant for the batch: its rows share their time columns
     rows, job_types, indices, errors, parents = [], [], [], [], []
     first_with_hash: dict[str, int] = {}
@@ -235,7 +237,10 @@ def _validated_rows(
             )
             names_of_parents = dependencies.parent_names(depends_on)
             row["open_parents"] = dependencies.open_count(
-                rt, names_of_parents, organization, lambda *args: _once(checks, dependencies.valid_parent, *args)
+                rt,
+                names_of_parents,
+                organization,
+                lambda _, name, org: dependencies.parent_status(known_parents.get(name), name, org),
             )
             if row["job_hash"]:
                 earlier = first_with_hash.setdefault(row["job_hash"], index)
@@ -251,6 +256,30 @@ def _validated_rows(
         indices.append(index)
         parents.append(names_of_parents)
     return rows, job_types, indices, errors, parents
+
+
+def _parents_named(rt: Runtime, items: list[Any]) -> dict[str, dict[str, Any]]:
+    """The rows (organization, status) of every job the specs name in depends_on, read in one query
+    per `_NAMES_PER_READ` names rather than one per parent; names that are not text are left to each
+    item's own check."""
+    names: set[str] = set()
+    for spec in items:
+        value = spec.get("depends_on") if isinstance(spec, dict) else None
+        named = [value] if isinstance(value, str) else value if isinstance(value, list | tuple) else []
+        names.update(name for name in named if isinstance(name, str) and name)
+    if not names:
+        return {}
+    import sqlalchemy as sa
+
+    from . import schema
+
+    bj = schema.background_job
+    ordered, found = sorted(names), {}
+    for start in range(0, len(ordered), _NAMES_PER_READ):
+        chunk = ordered[start : start + _NAMES_PER_READ]
+        query = sa.select(bj.c.name, bj.c.organization, bj.c.status).where(bj.c.name.in_(chunk))
+        found.update((row["name"], row) for row in rt.execute(query).rows)
+    return found
 
 
 def _once(done: dict[Any, Callable[[], Any]], check: Callable[..., Any], *args: Any) -> Any:

@@ -98,7 +98,11 @@ def parent_names(depends_on: Any) -> list[str]:
 def valid_parent(rt: Runtime, name: str, organization: str) -> str:
     """The status of `name`, a parent the new job may wait for: an existing job of the same
     organization that can still complete (so a cycle can never form: a parent exists before its child)."""
-    parent = fetch_job(rt, name)
+    return parent_status(fetch_job(rt, name), name, organization)
+
+
+def parent_status(parent: dict[str, Any] | None, name: str, organization: str) -> str:
+    """`valid_parent`'s rule for the row read for `name` (None: there is none)."""
     # Another organization's job is reported as missing, never as existing elsewhere.
     if parent is None or parent["organization"] != organization:
         raise InvalidInputError(f"depends_on: Background Job {name} not found in organization {organization}")
