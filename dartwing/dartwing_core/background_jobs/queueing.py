@@ -8,6 +8,7 @@ attempt, so sending twice is harmless (the worker's claim is a compare-and-set).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from .lifecycle import transition
@@ -75,12 +76,13 @@ def send(rt: Runtime, job: dict[str, Any], queue: Priority) -> bool:
     return True
 
 
-def queued_values(rt: Runtime, job: dict[str, Any]) -> dict[str, Any]:
-    """The columns a move to Queued writes besides the status. A queued job has no worker: the last
-    one stays in the log rows of the attempts it ran, not on the row (or the log row) of the next."""
+def queued_values(rt: Runtime, job: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """The columns a move to Queued at `now` (default: the runtime's clock) writes besides the status.
+    A queued job has no worker: the last one stays in the log rows of the attempts it ran, not on the
+    row (or the log row) of the next."""
     attempt = int(job.get("attempt") or 0)
     return {
-        "queued_at": rt.now(),
+        "queued_at": now or rt.now(),
         "rq_job_id": rq_job_id(job["name"], attempt),
         "next_retry_at": None,
         "worker": None,

@@ -214,7 +214,7 @@ def queue_at_insert(rt: Runtime, row: JobRecord, jt: dict[str, Any]) -> bool:
     if not queues_at_submit(row, org_cap, type_cap, rate_limited):
         return False
     # Inserted Queued, at its creation: one write instead of an insert and a transition.
-    row.update({**queued_values(rt, row), "status": JobStatus.QUEUED.value, "queued_at": row["creation"]})
+    row.update(queued_values(rt, row, row["creation"]), status=JobStatus.QUEUED.value)
     return True
 
 
