@@ -16,10 +16,12 @@ import frappe
 from contract_site import SYSTEM_TIME_ZONE
 
 from dartwing.dartwing_core.api import jobs as api
-from dartwing.dartwing_core.background_jobs import get_job_history, submit_job
+from dartwing.dartwing_core.background_jobs import get_job_history, submit_job, submit_jobs
+from dartwing.dartwing_core.background_jobs.overdue import claim_minute_sweep
 from dartwing.dartwing_core.background_jobs.scheduler import every_minute
+from dartwing.dartwing_core.frappe_runtime import FrappeRuntime
 
-from .conftest import ALICE, ORG_A
+from .conftest import ALICE, ORG_A, add_job_type
 
 
 def _row(name: str) -> dict:
@@ -111,3 +113,21 @@ def test_the_bench_command_runs_a_killed_workers_job_again_between_minute_sweeps
     assert (row["attempt"], row["retry_count"]) == (1, 1)
     messages = [h["message"] or "" for h in get_job_history(job.name)]
     assert "Re-run after the worker was lost" in messages, messages
+
+
+def test_the_bench_command_moves_a_rate_limited_line_as_its_window_opens(site):
+    """No minute sweep (its turn is taken) and nothing else happens when the window opens: the bench
+    command alone starts the second half, each job within a second or so of its slot."""
+    count, period = 2, 3
+    add_job_type("limited", "dartwing.dartwing_core.background_jobs.handlers.examples.noop",
+                  rate_limit_count=count, rate_limit_period=period)
+    assert claim_minute_sweep(FrappeRuntime())
+    site.start_worker()
+    _start_releaser(site)
+    jobs = submit_jobs([{"job_type": "limited", "organization": ORG_A, "parameters": {"n": n}} for n in range(2 * count)])
+    frappe.db.commit()
+    for job in jobs:
+        _wait(lambda job=job: _row(job.name)["status"] == "Completed", what=job.name)
+    starts = sorted(_row(job.name)["started_at"] for job in jobs)
+    late = [(later - first).total_seconds() - period for first, later in zip(starts, starts[count:], strict=False)]
+    assert len(late) == count and all(0 <= seconds < 1.5 for seconds in late), late
