@@ -23,7 +23,7 @@ from dartwing.dartwing_core.background_jobs import (
 )
 from dartwing.dartwing_core.background_jobs.statements import built
 from dartwing.dartwing_core.standalone import admin
-from dartwing.dartwing_core.standalone.runtime import StandaloneRuntime, queue_name
+from dartwing.dartwing_core.standalone.runtime import RQ_RESULT_TTL_SECONDS, StandaloneRuntime, queue_name
 
 
 def specs(n: int, org: str = ORG_A, **extra) -> list[dict]:
@@ -71,7 +71,7 @@ def test_each_message_is_an_rq_job_that_rq_restores(rt):
         assert message.kwargs == {"background_job": job.name, "attempt": 0} and message.args == ()
         assert message.get_status() == "queued" and message.origin == queue_name("Normal")
         assert message.timeout == job.timeout and message.description == f"{job.name}-0"
-        assert message.result_ttl == 0 and message.enqueued_at is not None
+        assert message.result_ttl == RQ_RESULT_TTL_SECONDS and message.enqueued_at is not None
 
 
 def test_errors_are_reported_by_index_and_nothing_is_written(rt):
