@@ -139,7 +139,7 @@ def test_the_parents_of_a_batch_are_read_in_one_query_whatever_their_number(rt, 
     execute = rt.execute
 
     def recording(stmt, params=None):
-        if not isinstance(built(stmt), sa.sql.dml.Insert):
+        if isinstance(built(stmt), sa.sql.Select):
             statements.append(stmt)
         return execute(stmt, params)
 
