@@ -168,7 +168,7 @@ STATEMENTS: dict[tuple[str, tuple[str, ...]], tuple[str, dict]] = {
         {'status_1': 'Pending', 'param_1': 100},
     ),
     ('submission._DEDUP_HOLDER', ('job_hash',)): (
-        'SELECT `tabBackground Job`.name, `tabBackground Job`.status, `tabBackground Job`.creation \nFROM `tabBackground Job` \nWHERE `tabBackground Job`.job_hash = %(job_hash)s FOR UPDATE',
+        'SELECT `tabBackground Job`.name, `tabBackground Job`.status, `tabBackground Job`.creation \nFROM `tabBackground Job` \nWHERE `tabBackground Job`.job_hash = %(job_hash)s LOCK IN SHARE MODE',
         {},
     ),
     ('submission._INSERT_JOB', ('attempt', 'cancel_requested', 'creation', 'depends_on', 'job_hash', 'job_type', 'max_retries', 'modified', 'modified_by', 'name', 'next_retry_at', 'open_parents', 'organization', 'owner', 'parameters', 'parameters_hash', 'priority', 'progress', 'queued_at', 'retry_count', 'rq_job_id', 'status', 'timeout', 'worker')): (

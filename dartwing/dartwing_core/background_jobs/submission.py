@@ -69,14 +69,18 @@ def _JOB_TYPE_AND_ORGANIZATION(sa, t):
     )
 
 
-# A locking read sees the latest committed holder of a dedup slot, whatever the isolation level.
+# A locking read sees the latest committed holder of a dedup slot, whatever the isolation level. A
+# shared lock (LOCK IN SHARE MODE), not FOR UPDATE: the failed INSERT already holds one on that index
+# entry, so the read is granted at once; concurrent losers each asking for an exclusive lock on the
+# entry they all share-lock deadlocked (1213), twenty of fifty identical submits, once submits no
+# longer queued behind the naming series' row lock (standalone/naming.py).
 @statement
 def _DEDUP_HOLDER(sa, t):
     bj = t.background_job
     return (
         sa.select(bj.c.name, bj.c.status, bj.c.creation)
         .where(bj.c.job_hash == sa.bindparam("job_hash"))
-        .with_for_update()
+        .with_for_update(read=True)
     )
 
 
