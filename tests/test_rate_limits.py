@@ -221,7 +221,7 @@ def test_the_releasers_watch_reads_no_line_while_its_window_is_full(rt):
     rt.commit()
     assert run_job(jobs[0].name, 0) == "Completed"
     lines = Lines()
-    assert lines.release(rt) == 0 and lines.held == {"limited"}
+    assert lines.release(rt) == 0 and lines.held == {"limited": True}  # a count each pass, no read
     opening = lines.next_opening(rt)
     rt.rollback()
     started = _row(rt, jobs[0].name)["started_at"]
@@ -231,18 +231,44 @@ def test_the_releasers_watch_reads_no_line_while_its_window_is_full(rt):
     rt.commit()
     lines.next_opening(rt)
     rt.rollback()
-    assert lines.release(rt) == 1 and lines.held == {"limited"}  # one more still waits
+    assert lines.release(rt) == 1 and lines.held == {"limited": True}  # one more still waits
+
+
+def test_a_per_organization_line_is_read_only_when_one_of_its_windows_opens(rt, monkeypatch):
+    from dartwing.dartwing_core.background_jobs import rate_limits
+
+    _limit(rt, "limited", 1, 3600, per_org=True)
+    rt.set_user(ADMIN)
+    jobs = [submit_job("limited", org, {"n": n}) for org in (ORG_A, ORG_B) for n in range(2)]
+    rt.commit()
+    assert [run_job(jobs[i].name, 0) for i in (0, 2)] == ["Completed", "Completed"]
+    lines = Lines()
+    assert lines.release(rt) == 0 and lines.held == {"limited": False}
+    opening = lines.next_opening(rt)
+    rt.rollback()
+    assert opening == min(_row(rt, jobs[i].name)["started_at"] for i in (0, 2)) + timedelta(hours=1)
+    reads = []
+    execute = rt.execute
+    monkeypatch.setattr(rt, "execute", lambda stmt, params=None: reads.append(stmt) or execute(stmt, params))
+    assert lines.release(rt) == 0 and rate_limits._DUE not in reads  # no window opened: nothing read
+    rt.execute(sa.update(schema.job_start).values(started_at=rt.now() - timedelta(hours=2)))
+    rt.commit()
+    lines.next_opening(rt)
+    rt.rollback()
+    assert lines.release(rt) == 2 and lines.held == {}  # one for each organization; the line is empty
+    assert set(_statuses(rt, [jobs[1].name, jobs[3].name]).values()) == {"Queued"}
 
 
 @pytest.mark.mariadb
 @pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
-def test_with_only_the_releaser_running_the_line_starts_as_the_window_opens(rt, workers):
+@pytest.mark.parametrize("per_org", [False, True], ids=["shared", "per-org"])
+def test_with_only_the_releaser_running_the_line_starts_as_the_window_opens(rt, workers, per_org):
     """No minute sweep (its turn is taken), no submit and no finish when the window opens: the
     releaser alone must release the second half, within about a second of each slot's opening."""
     from rq import Worker
 
     count, period = 3, 3
-    _limit(rt, "limited", count, period)
+    _limit(rt, "limited", count, period, per_org=per_org)
     assert claim_minute_sweep(rt)  # no worker runs the overdue minute sweep during the test
     workers.start()
     wait_for(lambda: len(Worker.all(connection=rt.redis)) == 1, timeout=30)

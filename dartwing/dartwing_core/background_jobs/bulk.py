@@ -383,8 +383,8 @@ def _insert_rows(rt: Runtime, table: str, rows: list[dict[str, Any]]) -> None:
     """
     defaults = _defaults(table)
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(sorted(row)), []).append(row)
+    for row in rows:  # rows built alike list their columns alike: no need to sort them
+        groups.setdefault(tuple(row), []).append(row)
     for columns, group in groups.items():
         start = 0
         while start < len(group):

@@ -109,12 +109,10 @@ def submit_log_rows(rt: Runtime, job: dict[str, Any], now: datetime) -> list[dic
     """The log rows `record_submit` writes for `job`, not yet named (a bulk submit names many jobs'
     rows at once: `name_log_rows`)."""
     pending = JobStatus.PENDING.value
-    rows = [
-        _log_entry(rt, job, from_status=None, to_status=pending, now=now, message="Submitted", named=False)
-    ]
-    if job["status"] != pending:
-        rows.append(_log_entry(rt, job, from_status=pending, to_status=job["status"], now=now, named=False))
-    return rows
+    submitted = _log_entry(rt, job, from_status=None, to_status=pending, now=now, message="Submitted", named=False)
+    if job["status"] == pending:
+        return [submitted]
+    return [submitted, {**submitted, "from_status": pending, "to_status": job["status"], "message": None}]
 
 
 def name_log_rows(rt: Runtime, rows: list[dict[str, Any]]) -> None:

@@ -301,15 +301,18 @@ class Lines:
     releases a line as its window opens without reading every held row on every pass.
 
     `held`: the types with jobs held in line (None until a first pass has found them all, from every
-    due held row), whose lines each pass tries again (a full window costs a count); `opens`: when a
-    type's window may next have room, which the releaser sleeps until. A type is watched while its
-    line waits, and from the moment its window is full (a line may form then: a submit finds no room,
-    and that submit's own release is all that runs); a time a claim held a job until, or a delayed
-    job's place in its line, is watched too. Each read is a range on an index: (status,
-    next_retry_at), or the type's starts on (job_type, started_at), bounded by its window.
+    due held row), each with whether the next pass tries its line again: always for one limit for
+    all organizations (a full window costs a count, not a read of the line) or a lifted one; a
+    per-organization line is read (its organizations' rooms) when one of its windows opens, or at
+    the next pass when none holds a start (every room is free, or fills as its released jobs start).
+    `opens`: when a type's window may next have room, which the releaser sleeps until. A type is
+    watched while its line waits, and from the moment its window is full (a line may form then: a
+    submit finds no room, and that submit's own release is all that runs); the time a claim held a
+    job until is watched too. Each read is a range on an index: (status, next_retry_at), or the
+    type's starts on (job_type, started_at), bounded by its window.
     """
 
-    held: set[str] | None = None
+    held: dict[str, bool] | None = None
     opens: dict[str, datetime] = field(default_factory=dict)
 
     def release(self, rt: Runtime) -> int:
@@ -318,26 +321,28 @@ class Lines:
         from .records import fetch_job_type
 
         if self.held is None:
-            types, self.held = _types_in_line(rt), set()
+            types, self.held = _types_in_line(rt), {}
         else:
             now = rt.now()
-            types = sorted(self.held | {job_type for job_type, when in self.opens.items() if when <= now})
+            every_pass = {job_type for job_type, again in self.held.items() if again}
+            types = sorted(every_pass | {job_type for job_type, when in self.opens.items() if when <= now})
         released = 0
         for job_type in types:
-            count, waiting = _release_line(rt, job_type, of(fetch_job_type(rt, job_type) or {}))
+            limit = of(fetch_job_type(rt, job_type) or {})
+            count, waiting = _release_line(rt, job_type, limit)
             rt.commit()
             released += count
             if waiting:
-                self.held.add(job_type)
+                self.held[job_type] = limit is None or not limit.per_org
             else:
-                self.held.discard(job_type)
+                self.held.pop(job_type, None)
         return released
 
     def next_opening(self, rt: Runtime) -> datetime | None:
         """The earliest time a watched window may have room (None: nothing to wait for); in the
         caller's transaction."""
         now = rt.now()
-        held = self.held or set()
+        held = self.held or {}
         opens: dict[str, datetime] = {}
         for settings in rt.execute(_LIMITED_TYPES, {}).rows:
             job_type, limit = settings["name"], of(settings)
@@ -345,6 +350,8 @@ class Lines:
             for key in rt.execute(_WINDOWS_OF_ORGS if limit.per_org else _WINDOW, window).rows:
                 if key["oldest"] is not None and (job_type in held or key["starts"] >= limit.count):
                     _sooner(opens, job_type, key["oldest"] + timedelta(seconds=limit.period))
+            if job_type in held and job_type not in opens:
+                held[job_type] = True  # no start in any window: its rooms are free, or fill soon
         hold = rt.execute(_NEXT_HOLD_END, {"now": now}).first()
         if hold is not None:
             _sooner(opens, hold["job_type"], hold["next_retry_at"])
