@@ -283,6 +283,39 @@ def test_two_racing_batches_with_overlapping_jobs_give_each_job_once(rt):
 
 @pytest.mark.mariadb
 @pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
+def test_many_racing_batches_of_the_same_jobs_give_them_once_and_never_deadlock(rt):
+    """Eight batches of the same 30 jobs at once: one goes in, the seven others are rejected by index
+    (their locking reads of the holders share the entries their failed INSERTs locked)."""
+    outcomes: list[object] = []
+    barrier = threading.Barrier(8)
+
+    def submit() -> None:
+        runtime = StandaloneRuntime(rt.config)
+        try:
+            batch = [{"job_type": "echo", "organization": ORG_A, "parameters": {"n": i}} for i in range(30)]
+            barrier.wait()
+            submit_jobs(batch, runtime=runtime)
+            runtime.commit()
+            outcomes.append("ok")
+        except Exception as exc:  # noqa: BLE001 - the test reports what each batch met
+            runtime.rollback()
+            outcomes.append(exc)
+        finally:
+            runtime.engine.dispose()
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert outcomes.count("ok") == 1, outcomes
+    assert all(isinstance(o, BulkSubmitError) for o in outcomes if o != "ok"), outcomes
+    bj = schema.background_job
+    assert rt.execute(sa.select(sa.func.count()).select_from(bj)).scalar() == 30
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
 def test_racing_batches_take_distinct_consecutive_names(rt):
     """Each batch reserves its names in one statement: under concurrency every batch's names are
     consecutive and no name is taken twice."""

@@ -358,8 +358,9 @@ def _duplicates_of_existing(
         bj.c.job_hash.in_(sorted(windows))
     )
     now, live = rt.now(), {}
-    # A locking read sees the latest committed holders, whatever the isolation level.
-    for holder in rt.execute(query.with_for_update() if lock else query).rows:
+    # A locking read sees the latest committed holders, whatever the isolation level: a shared lock,
+    # as submit_job's (submission._DEDUP_HOLDER says why an exclusive one deadlocks racing losers).
+    for holder in rt.execute(query.with_for_update(read=True) if lock else query).rows:
         if not left_slot(holder, now, windows[holder["job_hash"]]):
             live[holder["job_hash"]] = holder
         elif lock:
