@@ -136,15 +136,12 @@ def flush_outcome(rt: Runtime) -> None:
     if group_commit.pending() is None:
         return
     try:
-        write_held_log_rows(rt)
-        rt.commit()
+        _commit_with_held_outcome(rt)
     except Exception as exc:
         if not is_connection_error(exc):
             raise
         _rollback_quietly(rt)
         group_commit.lost(exc)
-    else:
-        group_commit.committed()
 
 
 def _claim_through_outage(rt: Runtime, job_name: str, attempt: int) -> tuple[JobRecord, str | None] | None:
@@ -207,7 +204,7 @@ def _claim(rt: Runtime, job_name: str, attempt: int) -> tuple[JobRecord, str | N
     if opens_at is not None:
         # Over the limit: back in line, Pending until the window has room; never failed.
         if rate_limits.hold(rt, job, attempt, opens_at, limit):
-            _commit_claim(rt)
+            _commit_with_held_outcome(rt)
         else:
             _end_unclaimed(rt)
         log.info("job %s held by its rate limit until %s", job_name, opens_at)
@@ -218,12 +215,13 @@ def _claim(rt: Runtime, job_name: str, attempt: int) -> tuple[JobRecord, str | N
         return None
     if limit is not None:
         rate_limits.record_start(rt, job, limit, values["started_at"])
-    _commit_claim(rt)
+    _commit_with_held_outcome(rt)
     return job, handler_method
 
 
-def _commit_claim(rt: Runtime) -> None:
-    """Commit the claim's transaction, and with it the outcome the last job held for it."""
+def _commit_with_held_outcome(rt: Runtime) -> None:
+    """Commit the transaction, and with it the outcome the last job held for it (its log rows
+    written first if no log INSERT of the transaction took them)."""
     write_held_log_rows(rt)
     rt.commit()
     group_commit.committed()
@@ -234,7 +232,7 @@ def _end_unclaimed(rt: Runtime) -> None:
     if group_commit.pending() is None:
         rt.rollback()
     else:
-        _commit_claim(rt)
+        _commit_with_held_outcome(rt)
 
 
 def _claim_values(rt: Runtime, attempt: int) -> dict[str, Any]:
