@@ -10,7 +10,7 @@ after-commit work rides on `frappe.db.after_commit`; RQ messages go through `fra
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from datetime import datetime, timezone, tzinfo
 from typing import Any
@@ -98,6 +98,10 @@ class FrappeRuntime:
     # --- database ------------------------------------------------------------------------------
     def execute(self, statement: Any, params: Params = None) -> ExecResult:
         return execute_compiled(statement, params, _run_sql)
+
+    def execute_all(self, statements: Iterable[tuple[Any, dict[str, Any]]]) -> None:
+        for statement, params in statements:  # frappe.db.sql waits for each reply
+            self.execute(statement, params)
 
     @contextmanager
     def savepoint(self):

@@ -21,8 +21,9 @@ batch, as any dependency must.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 from . import dependencies
@@ -52,6 +53,8 @@ _DEDUP_ATTEMPTS = 3
 # set of columns, and the largest stays far below SQLite's bound-parameter limit.
 _MAX_ROWS_PER_INSERT = 256
 _NAMES_PER_READ = 1000
+_JOBS = "tabBackground Job"
+Statement = tuple[Any, dict[str, Any]]  # (statement, its bound values), as Runtime.execute_all takes them
 
 
 class SubmittedJobs(list):
@@ -103,26 +106,30 @@ def submit_jobs(
     if callback is not None:
         callback["depends_on"] = rows[0]["name"]
     queued = [queue_at_insert(rt, row, jt) for row, jt in zip(rows, job_types, strict=True)]
-    _insert_deduplicated(rt, rows, job_types)
     dependency_rows = [
         entry
         for row, names_of_parents in zip(rows, parents, strict=True)
         for entry in dependencies.rows_for(rt, row, names_of_parents, now=row["creation"])
     ]
     if callback is not None:
-        _insert_rows(rt, "tabBackground Job", [callback])
         dependency_rows += dependencies.rows_for(
             rt, callback, [row["name"] for row in rows], now=callback["creation"], runs_on_failure=True
         )
-    if dependency_rows:
-        _insert_rows(rt, "tabJob Dependency", dependency_rows)
     per_job = [submit_log_rows(rt, row, row["creation"]) for row in created]
     # Every job's first row, then every job's second: each job's rows stay in order, and the rows of a
-    # statement differ only in their job (see _insert_rows).
+    # statement differ only in their job (see _inserts).
     halves = [[entries[i] for entries in per_job if i < len(entries)] for i in range(2)]
     name_log_rows(rt, halves[0] + halves[1])
-    for half in halves:
-        _insert_rows(rt, "tabJob Execution Log", half)
+    _insert_deduplicated(
+        rt,
+        rows,
+        job_types,
+        then=chain(
+            _inserts(_JOBS, [callback] if callback is not None else []),
+            _inserts("tabJob Dependency", dependency_rows),
+            *(_inserts("tabJob Execution Log", half) for half in halves),
+        ),
+    )
     for row in rows:
         announce_submit(rt, row, row["creation"])
     messages = [
@@ -310,32 +317,38 @@ def _error(index: int | None, exc: DartwingError) -> dict[str, Any]:
     return {"index": index, "error": type(exc).__name__, "message": str(exc)}
 
 
-def _insert_deduplicated(rt: Runtime, rows: list[JobRecord], job_types: list[dict[str, Any]]) -> None:
-    """Insert the rows; an item whose job already holds its dedup slot fails the batch, by index.
+def _insert_deduplicated(
+    rt: Runtime, rows: list[JobRecord], job_types: list[dict[str, Any]], *, then: Iterable[Statement]
+) -> None:
+    """Insert the rows, then run the statements `then`; an item whose job already holds its dedup
+    slot fails the batch, by index.
 
     Optimistic, as submit_job is: the unique index on job_hash decides, so the common case costs no
     read. On a violation the holders are locked and read; stale ones give up their slot and the
-    insert runs again, live ones are reported.
+    insert runs again, live ones are reported. Without a dedup slot in the batch, the rows and `then`
+    go in one `Runtime.execute_all`.
     """
     if not any(row["job_hash"] for row in rows):
-        _insert_rows(rt, "tabBackground Job", rows)
+        rt.execute_all(chain(_inserts(_JOBS, rows), then))
         return
     for _ in range(_DEDUP_ATTEMPTS):
         try:
             with rt.savepoint():
-                _insert_rows(rt, "tabBackground Job", rows)
-            return
+                rt.execute_all(_inserts(_JOBS, rows))
+            break
         except Exception as exc:
             if not rt.is_unique_violation(exc):
                 raise
         duplicates = _duplicates_of_existing(rt, rows, job_types, range(len(rows)), lock=True)
         if duplicates:
             raise BulkSubmitError(duplicates)
-    # Every round was lost to a concurrent submit of some of the same jobs: it holds their slots now.
-    raise BulkSubmitError(
-        [_error(None, DuplicateJobError("(a concurrent submit)", "Pending"))],
-        "a concurrent submit took the dedup slot of some of these jobs; nothing was written",
-    )
+    else:
+        # Every round was lost to a concurrent submit of some of the same jobs: it holds their slots now.
+        raise BulkSubmitError(
+            [_error(None, DuplicateJobError("(a concurrent submit)", "Pending"))],
+            "a concurrent submit took the dedup slot of some of these jobs; nothing was written",
+        )
+    rt.execute_all(then)
 
 
 def _duplicates_of_existing(
@@ -372,8 +385,9 @@ def _duplicates_of_existing(
     ]
 
 
-def _insert_rows(rt: Runtime, table: str, rows: list[dict[str, Any]]) -> None:
-    """Multi-row INSERTs of `rows`, grouped by the columns they set (Queued rows set more).
+def _inserts(table: str, rows: list[dict[str, Any]]) -> Iterator[Statement]:
+    """The multi-row INSERTs of `rows`, grouped by the columns they set (Queued rows set more), each
+    built when it is asked for (`Runtime.execute_all` asks while the one before runs).
 
     A column holding one value in every row of a statement is bound once for all of them, or left
     out when that value is the column's default (NULL, or an Int's 0): most of a batch's columns are
@@ -402,7 +416,7 @@ def _insert_rows(rt: Runtime, table: str, rows: list[dict[str, Any]]) -> None:
             params = {f"{c}_all": first[c] for c in bound_once}
             keys = _row_keys(tuple(varying), size)
             params.update(zip(keys, [row[c] for row in chunk for c in varying], strict=True))
-            rt.execute(_multi_row_insert(table, tuple(varying), tuple(bound_once), size), params)
+            yield _multi_row_insert(table, tuple(varying), tuple(bound_once), size), params
             start += size
 
 

@@ -16,7 +16,7 @@ after the caller's commit, or beside the caller's open one, runs in `own_transac
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,6 +54,15 @@ class Runtime(Protocol):
         `params` fills the statement's `bindparam()`s and, for an INSERT or an UPDATE built without
         `.values()`, names the columns written; a list of dicts runs the statement once per dict.
         Hot paths use named statements this way, so they are compiled once per process (or never).
+        """
+
+    def execute_all(self, statements: Iterable[tuple[Any, dict[str, Any]]]) -> None:
+        """Run `(statement, params)` pairs in order as `execute` runs each (same errors; the ones
+        before a failure stay in the transaction, none after it runs); nothing is returned.
+
+        A host may send a statement before it takes the next from `statements`, so the work that
+        produces the next one overlaps the database's on this one (a bulk submit's INSERTs): the
+        iterable must not use the runtime's database while it produces.
         """
 
     def savepoint(self) -> AbstractContextManager[None]:

@@ -15,6 +15,7 @@ invalidated, when the server is gone.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from contextlib import suppress
 from typing import Any
 
@@ -24,6 +25,7 @@ from dartwing.dartwing_core.background_jobs.runtime import ExecResult
 from dartwing.dartwing_core.background_jobs.sql import precompiled, to_mariadb
 
 DRIVERS = frozenset({"mysqldb", "pymysql"})
+PIPELINING_DRIVER = "mysqldb"  # mysqlclient: `send_query` and `read_query_result` (execute_all)
 
 
 def decimals_as_float(dbapi: Any) -> dict[Any, Any]:
@@ -39,8 +41,7 @@ def execute(
     connection: sa.Connection, statement: Any, params: dict[str, Any] | list[dict[str, Any]]
 ) -> ExecResult:
     """Run one prebuilt statement; a list of params runs as one executemany (one multi-row INSERT)."""
-    if not connection.in_transaction():
-        connection.begin()  # no round trip: the driver opens the transaction with the statement
+    _begin(connection)
     many = isinstance(params, list)
     if many:
         texts_and_values = [precompiled(statement, one) or to_mariadb(statement, one) for one in params]
@@ -59,21 +60,76 @@ def execute(
             rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         return ExecResult(rows=rows, rowcount=cursor.rowcount)
     except connection.dialect.loaded_dbapi.Error as exc:
-        disconnected = connection.dialect.is_disconnect(exc, connection.connection.dbapi_connection, cursor)
-        if disconnected:
-            connection.invalidate(exc)
-        raise sa.exc.DBAPIError.instance(
-            text,
-            values,
-            exc,
-            connection.dialect.loaded_dbapi.Error,
-            connection_invalidated=disconnected,
-            dialect=connection.dialect,
-        ) from exc
+        raise _translated(connection, exc, text, values) from exc
     except BaseException as exc:
-        if not isinstance(exc, Exception):  # interrupted mid-reply: the connection cannot be reused
-            connection.invalidate(exc)
+        _invalidate_if_interrupted(connection, exc)
         raise
     finally:
         with suppress(Exception):  # after an invalidation there is no socket left to tidy
             cursor.close()
+
+
+def execute_all(connection: sa.Connection, statements: Iterable[tuple[Any, dict[str, Any]]]) -> None:
+    """Run the statements in order, each sent before the next is taken from `statements`: the
+    client's work that produces (and escapes) the next one overlaps the server's on this one
+    (mysqlclient's `send_query` / `read_query_result`). The first failure is raised as `execute`
+    raises it and nothing after it is sent; the statements before it stay in the transaction."""
+    _begin(connection)
+    db = connection.connection.dbapi_connection
+    items = iter(statements)
+    upcoming = _escaped(db, next(items, None))
+    while upcoming is not None:
+        text, values, sql = upcoming
+        try:
+            db.send_query(sql)
+            try:
+                upcoming = _escaped(db, next(items, None))  # while the server runs `sql`
+            except BaseException:
+                with suppress(Exception):  # take its reply: the connection stays usable (rollback)
+                    db.read_query_result()
+                raise
+            db.read_query_result()
+            db.store_result()  # a statement that returns rows leaves them here: dropped
+        except connection.dialect.loaded_dbapi.Error as exc:
+            raise _translated(connection, exc, text, values) from exc
+        except BaseException as exc:
+            _invalidate_if_interrupted(connection, exc)
+            raise
+
+
+def _escaped(db: Any, item: tuple[Any, dict[str, Any]] | None) -> tuple[str, dict[str, Any], bytes] | None:
+    """(text, values, the text with the values escaped into it) of a statement, as the cursor would
+    send it."""
+    if item is None:
+        return None
+    statement, params = item
+    text, values = precompiled(statement, params) or to_mariadb(statement, params)
+    encoding, literal = db.encoding, db.literal
+    sql = text.encode(encoding) % {key.encode(encoding): literal(value) for key, value in values.items()}
+    return text, values, sql
+
+
+def _begin(connection: sa.Connection) -> None:
+    if not connection.in_transaction():
+        connection.begin()  # no round trip: the driver opens the transaction with the statement
+
+
+def _translated(connection: sa.Connection, exc: Exception, text: str, values: Any) -> sa.exc.DBAPIError:
+    """The driver's error for `text` as SQLAlchemy raises it (see above); the connection is
+    invalidated when the server is gone."""
+    disconnected = connection.dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
+    if disconnected:
+        connection.invalidate(exc)
+    return sa.exc.DBAPIError.instance(
+        text,
+        values,
+        exc,
+        connection.dialect.loaded_dbapi.Error,
+        connection_invalidated=disconnected,
+        dialect=connection.dialect,
+    )
+
+
+def _invalidate_if_interrupted(connection: sa.Connection, exc: BaseException) -> None:
+    if not isinstance(exc, Exception):  # interrupted mid-reply: the connection cannot be reused
+        connection.invalidate(exc)

@@ -13,9 +13,10 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
+from itertools import islice
 from typing import Any
 
 import redis
@@ -122,6 +123,7 @@ class StandaloneRuntime:
         self.engine = database.create_engine(config.db_url)
         self._name_blocks = naming.Blocks()  # series numbers reserved ahead (database servers)
         self._runs_compiled = self.engine.dialect.driver in compiled.DRIVERS
+        self._pipelines = self.engine.dialect.driver == compiled.PIPELINING_DRIVER
         self.redis_url = config.redis_url or EmbeddedRedis(config.home).ensure_running()
         self.redis = redis_client(self.redis_url)
         self.namespace = "dartwing"
@@ -161,6 +163,19 @@ class StandaloneRuntime:
         result = self._connection().execute(built(statement), params)
         rows = [dict(row) for row in result.mappings()] if result.returns_rows else []
         return ExecResult(rows=rows, rowcount=result.rowcount)
+
+    def execute_all(self, statements: Iterable[tuple[Any, dict[str, Any]]]) -> None:
+        """Pipelined on mysqlclient (`compiled.execute_all`); one by one otherwise. The first statement
+        of a transaction runs on its own, so a dead pooled connection is replaced as `execute` does."""
+        items = iter(statements)
+        if not self._pipelines:
+            for statement, params in items:
+                self.execute(statement, params)
+            return
+        if self._state.connection is None:
+            for statement, params in islice(items, 1):
+                self.execute(statement, params)
+        compiled.execute_all(self._connection(), items)
 
     @contextmanager
     def savepoint(self):
