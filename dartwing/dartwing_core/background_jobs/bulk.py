@@ -120,6 +120,22 @@ def submit_jobs(
     # statement differ only in their job (see _inserts).
     halves = [[entries[i] for entries in per_job if i < len(entries)] for i in range(2)]
     name_log_rows(rt, halves[0] + halves[1])
+    by_name = {row["name"]: (row, jt, now) for row, jt, now in zip(rows, job_types, queued, strict=True)}
+    messages: list[tuple[str, str, dict[str, Any], int]] = []
+
+    def announce(entries: list[dict[str, Any]]) -> None:
+        """The events and RQ messages of the jobs of these Submitted rows, made ready while the
+        database inserts these rows (client work that used to wait for it): every job row is in by
+        then, the statements before the one in flight having succeeded (Runtime.execute_all)."""
+        for entry in entries:
+            row, jt, now = by_name.get(entry["background_job"], (None, None, False))
+            if row is None:
+                continue  # the batch's callback: inserted Pending, released by its dependencies
+            announce_submit(rt, row, row["creation"])
+            if now:
+                kwargs = {"background_job": row["name"], "attempt": 0}
+                messages.append((queue_for(row, jt).value, row["rq_job_id"], kwargs, int(row["timeout"])))
+
     _insert_deduplicated(
         rt,
         rows,
@@ -127,21 +143,10 @@ def submit_jobs(
         then=chain(
             _inserts(_JOBS, [callback] if callback is not None else []),
             _inserts("tabJob Dependency", dependency_rows),
-            *(_inserts("tabJob Execution Log", half) for half in halves),
+            _inserts("tabJob Execution Log", halves[0], after_each=announce),
+            _inserts("tabJob Execution Log", halves[1]),
         ),
     )
-    for row in rows:
-        announce_submit(rt, row, row["creation"])
-    messages = [
-        (
-            queue_for(row, jt).value,
-            row["rq_job_id"],
-            {"background_job": row["name"], "attempt": 0},
-            int(row["timeout"]),
-        )
-        for row, jt, now in zip(rows, job_types, queued, strict=True)
-        if now
-    ]
     if messages:
         rt.after_commit(lambda: _send_all(rt, messages))
     rate_lines: set[str] = set()  # one release per rate-limited type takes its whole line
@@ -385,9 +390,12 @@ def _duplicates_of_existing(
     ]
 
 
-def _inserts(table: str, rows: list[dict[str, Any]]) -> Iterator[Statement]:
+def _inserts(
+    table: str, rows: list[dict[str, Any]], *, after_each: Callable[[list[dict[str, Any]]], None] | None = None
+) -> Iterator[Statement]:
     """The multi-row INSERTs of `rows`, grouped by the columns they set (Queued rows set more), each
-    built when it is asked for (`Runtime.execute_all` asks while the one before runs).
+    built when it is asked for (`Runtime.execute_all` asks while the one before runs); `after_each`
+    gets the rows of each statement when the next is asked for, the statement running meanwhile.
 
     A column holding one value in every row of a statement is bound once for all of them, or left
     out when that value is the column's default (NULL, or an Int's 0): most of a batch's columns are
@@ -417,6 +425,8 @@ def _inserts(table: str, rows: list[dict[str, Any]]) -> Iterator[Statement]:
             keys = _row_keys(tuple(varying), size)
             params.update(zip(keys, [row[c] for row in chunk for c in varying], strict=True))
             yield _multi_row_insert(table, tuple(varying), tuple(bound_once), size), params
+            if after_each is not None:
+                after_each(chunk)
             start += size
 
 

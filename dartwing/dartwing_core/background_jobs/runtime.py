@@ -62,7 +62,8 @@ class Runtime(Protocol):
 
         A host may send a statement before it takes the next from `statements`, so the work that
         produces the next one overlaps the database's on this one (a bulk submit's INSERTs): the
-        iterable must not use the runtime's database while it produces.
+        iterable must not use the runtime's database while it produces. At most one statement is in
+        flight: when the next is asked for, every statement before the last one given has succeeded.
         """
 
     def savepoint(self) -> AbstractContextManager[None]:
