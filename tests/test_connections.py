@@ -43,6 +43,18 @@ def test_a_connection_killed_between_transactions_is_replaced_unnoticed(rt):
     rt.rollback()
 
 
+def test_execute_all_replaces_a_connection_killed_between_transactions(rt):
+    """Its first statement runs as `execute` runs one (the rest are pipelined on that connection)."""
+    before = connection_id(rt)
+    rt.commit()
+    kill(rt, before)
+
+    bj = schema.background_job
+    rt.execute_all([(sa.select(bj.c.name).where(bj.c.name == sa.bindparam("name")), {"name": "x"})] * 2)
+    assert connection_id(rt) != before
+    rt.rollback()
+
+
 def test_a_connection_killed_inside_a_transaction_fails_that_transaction_only(rt):
     job = submit_job("echo", ORG_A, {"inside": "kill"})
     kill(rt, connection_id(rt))

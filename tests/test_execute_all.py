@@ -118,20 +118,3 @@ def test_an_error_while_producing_leaves_the_connection_usable(rt, scratch):
 def test_a_statement_that_returns_rows_leaves_nothing_behind(rt, scratch):
     rt.execute_all([(sa.text("SELECT :n AS n"), {"n": 1}), *inserts(scratch, [7])])
     assert keys_in(rt, scratch) == [7]
-
-
-@mariadb_only
-def test_a_dead_pooled_connection_is_replaced_for_the_first_statement(rt, scratch):
-    before = int(rt.execute(sa.text("SELECT CONNECTION_ID()")).scalar())
-    rt.commit()
-    killer = sa.create_engine(rt.engine.url, isolation_level="AUTOCOMMIT")
-    try:
-        with killer.connect() as connection:
-            connection.execute(sa.text("KILL :id"), {"id": before})
-    finally:
-        killer.dispose()
-
-    rt.execute_all(inserts(scratch, [1, 2]))
-    rt.commit()
-    assert keys_in(rt, scratch) == [1, 2]
-    assert int(rt.execute(sa.text("SELECT CONNECTION_ID()")).scalar()) != before

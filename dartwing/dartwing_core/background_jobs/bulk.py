@@ -410,8 +410,7 @@ def _inserts(
         groups.setdefault(tuple(row), []).append(row)
     for columns, group in groups.items():
         start = 0
-        while start < len(group):
-            size = min(_MAX_ROWS_PER_INSERT, 1 << ((len(group) - start).bit_length() - 1))
+        for size in _chunk_sizes(len(group)):
             chunk = group[start : start + size]
             shared, varying = [], []
             for column in columns:
@@ -428,6 +427,14 @@ def _inserts(
             if after_each is not None:
                 after_each(chunk)
             start += size
+
+
+def _chunk_sizes(count: int) -> list[int]:
+    """Rows per statement for `count` rows: powers of two of at most `_MAX_ROWS_PER_INSERT`, the
+    smallest first, so the server starts on a statement the client built quickly and the larger
+    ones are built while it runs the smaller."""
+    full, rest = divmod(count, _MAX_ROWS_PER_INSERT)
+    return [1 << bit for bit in range(rest.bit_length()) if rest >> bit & 1] + [_MAX_ROWS_PER_INSERT] * full
 
 
 _NO_DEFAULT = object()
