@@ -12,8 +12,9 @@ offered (the engine uses none).
 
 The writes are one EVAL of a short script (`_WRITE`) on the caller's pipeline rather than a command
 per message: Redis runs it atomically, as the MULTI/EXEC it joins would, and the client packs the
-fields that all messages share once and parses one reply, instead of about twenty arguments and two
-replies (QUEUED, then EXEC's) per message, which was most of a bulk submit's Redis cost.
+fields that all messages share once, the names of the ones each sets once, and parses one reply,
+instead of about twenty arguments and two replies (QUEUED, then EXEC's) per message, which was most
+of a bulk submit's Redis cost; a message is its key, its id and its three own values.
 """
 
 from __future__ import annotations
@@ -26,18 +27,28 @@ from typing import Any
 Message = tuple[str, dict[str, Any], int]
 
 # KEYS: the queues set, the queue, then each message's hash. ARGV: the number of shared field/value
-# pairs and the pairs, then for each message its id, its number of own pairs and the pairs.
+# pairs and the pairs; the number of fields every message sets on its own (0: each message counts its
+# own) and their names; then for each message its id and its values in that order (or, counted, its
+# number of own pairs and the pairs).
 _WRITE = """
 local at = 2
 local shared = {}
 for i = 1, 2 * tonumber(ARGV[1]) do shared[i] = ARGV[at]; at = at + 1 end
+local named = tonumber(ARGV[at]); at = at + 1
+local names = {}
+for i = 1, named do names[i] = ARGV[at]; at = at + 1 end
 redis.call('SADD', KEYS[1], KEYS[2])
 local ids = {}
 for k = 3, #KEYS do
   ids[#ids + 1] = ARGV[at]
+  at = at + 1
   local fields = {unpack(shared)}
-  for i = 1, 2 * tonumber(ARGV[at + 1]) do fields[#fields + 1] = ARGV[at + 1 + i] end
-  at = at + 2 + 2 * tonumber(ARGV[at + 1])
+  if named > 0 then
+    for i = 1, named do fields[#fields + 1] = names[i]; fields[#fields + 1] = ARGV[at]; at = at + 1 end
+  else
+    local count = tonumber(ARGV[at]); at = at + 1
+    for i = 1, 2 * count do fields[#fields + 1] = ARGV[at]; at = at + 1 end
+  end
   redis.call('HSET', KEYS[k], unpack(fields))
   if #ids == 1000 then redis.call('RPUSH', KEYS[2], unpack(ids)); ids = {} end
 end
@@ -74,10 +85,17 @@ def write_messages(
     vary = _vary if _decoded({**fields, **own}) == _decoded(fields) else _fields_of
     shared = {} if vary is _fields_of else {field: value for field, value in fields.items() if field not in own}
     keys, args = [queue.redis_queues_keys, queue.key], [len(shared), *_flat(shared)]
-    for job_id, kwargs, timeout in messages:
-        keys.append(_key(job, job_id))
-        fields_of_message = vary(job, describe, job_id, kwargs, timeout)
-        args += [job_id, len(fields_of_message), *_flat(fields_of_message)]
+    if vary is _vary:  # every message sets the same fields: their names go once, not once a message
+        args += [len(own), *own]
+        for job_id, kwargs, timeout in messages:
+            keys.append(_key(job, job_id))
+            args += [job_id, *_vary(job, describe, job_id, kwargs, timeout).values()]
+    else:
+        args.append(0)
+        for job_id, kwargs, timeout in messages:
+            keys.append(_key(job, job_id))
+            fields_of_message = _fields_of(job, describe, job_id, kwargs, timeout)
+            args += [job_id, len(fields_of_message), *_flat(fields_of_message)]
     pipe.eval(_WRITE, len(keys), *keys, *args)
 
 
