@@ -169,3 +169,48 @@ def test_the_worker_key_is_stamped_at_most_once_a_second(rt):
         assert rt.redis.ttl(worker.key) > 0
     finally:
         worker.register_death()
+
+
+def test_a_state_already_written_is_not_written_again_but_a_pipelined_one_never_counts(rt):
+    worker = standalone_worker.new_worker(rt, standalone_worker.StopAwareSimpleWorker)
+    worker.register_birth()
+    try:
+        worker.set_state("idle")
+        rt.redis.hset(worker.key, "state", "marker")  # shows whether the next write happens
+        worker.set_state("idle")
+        assert rt.redis.hget(worker.key, "state") == b"marker"
+        assert worker.get_state() == "idle"
+        worker.set_state("busy")
+        assert rt.redis.hget(worker.key, "state") == b"busy"
+        with rt.redis.pipeline() as pipeline:
+            worker.set_state("idle", pipeline=pipeline)  # not executed: nothing was written
+        worker.set_state("idle")
+        assert rt.redis.hget(worker.key, "state") == b"idle"
+    finally:
+        worker.register_death()
+
+
+def test_rq_suspend_is_looked_for_at_most_once_a_second(rt):
+    from rq.suspension import resume, suspend
+    from rq.worker import StopRequested
+
+    worker = standalone_worker.new_worker(rt, standalone_worker.StopAwareSimpleWorker)
+    worker.register_birth()
+    try:
+        worker.check_for_suspension(burst=True)
+        suspend(rt.redis)
+        worker.check_for_suspension(burst=True)  # looked less than a second ago: not seen yet
+        worker._suspension_checked -= standalone_worker.SUSPENSION_CHECK_SECONDS
+        with pytest.raises(StopRequested):
+            worker.check_for_suspension(burst=True)
+    finally:
+        resume(rt.redis)
+        worker.register_death()
+
+
+def test_an_idle_worker_shows_idle_after_its_jobs(rt, workers):
+    workers.start()
+    job = submit_job("echo", ORG_A, {"state": True})
+    rt.commit()
+    wait_for(lambda: committed_status(rt, job.name) == "Completed", timeout=30)
+    wait_for(lambda: [w["state"] for w in standalone_worker.describe_workers(rt)] == ["idle"], timeout=10)

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 import redis
 import sqlalchemy as sa
 from rq import Queue, SimpleWorker, Worker
+from rq.utils import now as rq_now
 
 from dartwing.dartwing_core.background_jobs import group_commit
 from dartwing.dartwing_core.background_jobs.execution import flush_outcome, prepare_statements
@@ -32,6 +33,9 @@ RECONNECT_FIRST_WAIT_SECONDS = 1.0
 RECONNECT_MAX_WAIT_SECONDS = 30.0
 # At most one stand-alone stamp of the worker's RQ key per this many seconds (see _SparseHeartbeat).
 WORKER_HEARTBEAT_SECONDS = 1.0
+# At most one look for `rq suspend` per this many seconds (see _SparseBookkeeping): a suspension
+# takes effect within it.
+SUSPENSION_CHECK_SECONDS = 1.0
 
 
 def run_worker(
@@ -161,11 +165,47 @@ class _SparseHeartbeat:
         super().heartbeat(timeout, pipeline)
 
 
-class StopAwareWorker(_StopAware, _SparseHeartbeat, Worker):
+class _SparseBookkeeping:
+    """Three more of RQ's per-job round trips that say nothing new:
+
+    - the state: RQ writes `idle` when a job ends and again when it starts waiting for the next. A
+      stand-alone write of the state this worker last wrote stand-alone is skipped (one written in a
+      pipeline is never taken as written: the pipeline may not have run);
+    - the suspension check (`rq suspend`), with a worker stamp, before every dequeue: done at most
+      once per SUSPENSION_CHECK_SECONDS;
+    - the job's stamp when its function returns (rq 2), which keeps a job alive in the started
+      registry while success or failure callbacks run: the engine's messages have none.
+    """
+
+    _state_written = None
+    _suspension_checked = -math.inf
+
+    def set_state(self, state, pipeline=None):
+        if pipeline is None:
+            if state == self._state_written:
+                self._state = state
+                return
+            self._state_written = state
+        else:
+            self._state_written = None
+        super().set_state(state, pipeline)
+
+    def check_for_suspension(self, burst):
+        now = time.monotonic()
+        if now - self._suspension_checked < SUSPENSION_CHECK_SECONDS:
+            return
+        super().check_for_suspension(burst)
+        self._suspension_checked = now
+
+    def handle_execution_ended(self, job, queue, heartbeat_ttl):
+        job.ended_at = rq_now()
+
+
+class StopAwareWorker(_StopAware, _SparseHeartbeat, _SparseBookkeeping, Worker):
     pass
 
 
-class StopAwareSimpleWorker(_StopAware, _SparseHeartbeat, SimpleWorker):
+class StopAwareSimpleWorker(_StopAware, _SparseHeartbeat, _SparseBookkeeping, SimpleWorker):
     pass
 
 
