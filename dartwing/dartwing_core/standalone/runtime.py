@@ -43,9 +43,10 @@ _KEEPALIVE = {
 }
 
 
-def redis_client(url: str, *, waits: bool = False) -> redis.Redis:
-    """A Redis client whose commands fail after `redis_socket_timeout_seconds` without an answer;
-    with `waits` (RQ's worker connection) no timeout is set here: RQ sets one above its dequeue's."""
+def redis_client(url: str, *, waits: bool = False, client_class: type[redis.Redis] = redis.Redis) -> redis.Redis:
+    """A Redis client (of `client_class`) whose commands fail after `redis_socket_timeout_seconds`
+    without an answer; with `waits` (RQ's worker connection) no timeout is set here: RQ sets one
+    above its dequeue's."""
     timeout = settings().redis_socket_timeout_seconds
     options: dict[str, Any] = {
         "socket_connect_timeout": timeout,
@@ -56,7 +57,7 @@ def redis_client(url: str, *, waits: bool = False) -> redis.Redis:
             socket_keepalive=True,
             socket_keepalive_options=_KEEPALIVE,
         )
-    return redis.Redis.from_url(url, **options)
+    return client_class.from_url(url, **options)
 
 
 QUEUE_PREFIX = "dartwing"
