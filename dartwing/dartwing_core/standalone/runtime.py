@@ -83,6 +83,8 @@ class _ThreadState(threading.local):
         self.user: str | None = None
         # While a commit's callbacks run: the one Redis pipeline their writes go into.
         self.redis_batch: _CommitBatch | None = None
+        # A read sent ahead by `prefetch`, its reply not read yet.
+        self.prefetched: compiled.Sent | None = None
 
 
 # PUBLISH each argument on the channel, in order.
@@ -140,9 +142,33 @@ class StandaloneRuntime:
 
     # --- database ------------------------------------------------------------------------------
     def _connection(self) -> sa.Connection:
+        if self._state.prefetched is not None:
+            self._take_prefetched()  # unused: read off the wire before anything else runs
         if self._state.connection is None:
             self._state.connection = self.engine.connect()
         return self._state.connection
+
+    def prefetch(self, statement: Any, params: dict[str, Any]) -> None:
+        """Send a prebuilt read in the open transaction without waiting for it: the next `execute`
+        of the same statement and params returns its reply, so the database works while the caller
+        does other things (a worker: RQ's Redis bookkeeping of the message it just took). Anything
+        else run first reads and drops the reply. Does nothing without an open transaction (a dead
+        pooled connection must fail on a statement that can be retried) or with a driver that
+        cannot send ahead (PyMySQL, SQLite)."""
+        connection = self._state.connection
+        if connection is None or not self._runs_compiled or not compiled.can_send(connection):
+            return
+        if self._state.prefetched is not None:
+            self._take_prefetched()
+        self._state.prefetched = compiled.send(connection, statement, params)
+
+    def _take_prefetched(self, statement: Any = None, params: Params = None) -> ExecResult | None:
+        """The prefetched reply if it is that of `statement` with `params`; read either way."""
+        sent, self._state.prefetched = self._state.prefetched, None
+        if sent is None:
+            return None
+        result = compiled.receive(sent)
+        return result if sent.statement is statement and sent.params == params else None
 
     def execute(self, statement: Any, params: Params = None) -> ExecResult:
         first_of_transaction = self._state.connection is None
@@ -157,6 +183,10 @@ class StandaloneRuntime:
             return self._execute(statement, params)
 
     def _execute(self, statement: Any, params: Params) -> ExecResult:
+        if self._state.prefetched is not None:
+            prefetched = self._take_prefetched(statement, params)
+            if prefetched is not None:
+                return prefetched
         if params is not None and self._runs_compiled:  # a prebuilt hot-path statement
             return compiled.execute(self._connection(), statement, params)
         result = self._connection().execute(built(statement), params)
@@ -172,6 +202,8 @@ class StandaloneRuntime:
         return database.is_unique_violation(exc)
 
     def commit(self) -> None:
+        if self._state.prefetched is not None:
+            self._take_prefetched()
         connection, self._state.connection = self._state.connection, None
         if connection is not None:
             try:
@@ -203,6 +235,10 @@ class StandaloneRuntime:
                 log.warning("after-commit Redis writes failed (the minute sweep re-sends): %s", exc)
 
     def rollback(self) -> None:
+        sent, self._state.prefetched = self._state.prefetched, None
+        if sent is not None:
+            with suppress(sa.exc.DBAPIError):  # a lost connection: the rollback below says so
+                compiled.receive(sent)
         connection, self._state.connection = self._state.connection, None
         self._state.callbacks = []
         if connection is not None:

@@ -24,7 +24,7 @@ from rq.utils import now as rq_now
 from rq.worker import WorkerStatus
 
 from dartwing.dartwing_core.background_jobs import group_commit
-from dartwing.dartwing_core.background_jobs.execution import flush_outcome, prepare_statements
+from dartwing.dartwing_core.background_jobs.execution import flush_outcome, prefetch_claim, prepare_statements
 from dartwing.dartwing_core.background_jobs.runtime import get_runtime
 
 from .runtime import QUEUE_NAMES, StandaloneRuntime, redis_client
@@ -154,6 +154,7 @@ class OutcomeFlushingQueue(Queue):
             _pop_first = connection.register_script(_POP_FIRST)
         found = _pop_first(keys=list(queue_keys), client=connection)
         if found:
+            prefetch_claim(get_runtime(), found[1].decode())
             return found[0], found[1]
         flush_outcome(get_runtime())
         if timeout is None:
