@@ -99,6 +99,13 @@ def _add_missing_indexes(engine: sa.Engine) -> None:
                     index.create(conn)
 
 
+def ended_the_transaction(exc: BaseException) -> bool:
+    """Whether the server rolled the whole transaction back on `exc`: a MariaDB/MySQL deadlock (1213)
+    does, savepoints and all (a lock wait timeout, 1205, ends only the statement)."""
+    code = getattr(getattr(exc, "orig", None), "args", None) or (None,)
+    return isinstance(exc, sa.exc.OperationalError) and code[0] == 1213
+
+
 def is_unique_violation(exc: BaseException) -> bool:
     if not isinstance(exc, sa.exc.IntegrityError):
         return False
