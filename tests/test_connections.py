@@ -59,42 +59,6 @@ def test_a_connection_killed_inside_a_transaction_fails_that_transaction_only(rt
     assert not rt.redis.keys("rq:job:*")  # nor was its message sent
 
 
-def test_prebuilt_statements_run_as_compiled_sql_beside_sqlalchemy(rt):
-    """Submit's statements all have parameters, so none goes through SQLAlchemy's execution layer
-    (compiled.py says why); a statement built per call still does, in the same transaction."""
-    through_sqlalchemy = []
-
-    def record(connection, cursor, statement, *args):
-        through_sqlalchemy.append(statement)
-
-    sa.event.listen(rt.engine, "before_cursor_execute", record)
-    try:
-        job = submit_job("echo", ORG_A, {"compiled": True})
-        bj = schema.background_job
-        seen = rt.execute(sa.select(bj.c.status).where(bj.c.name == job.name)).scalar()
-        rt.commit()
-    finally:
-        sa.event.remove(rt.engine, "before_cursor_execute", record)
-    assert seen == "Queued"  # the per-call read saw the compiled inserts of its own transaction
-    # Left out: the dedup slot's SAVEPOINT, and a reservation of series numbers (it runs in a
-    # transaction of its own, once per block: standalone/naming.py).
-    statements = [text for text in through_sqlalchemy if "SAVEPOINT" not in text and "tabSeries" not in text]
-    assert len(statements) == 1 and statements[0].startswith("SELECT `tabBackground Job`.status")
-
-
-def test_decimal_columns_read_as_float_on_both_paths(rt):
-    job = submit_job("echo", ORG_A, {"progress": "decimal"})
-    bj = schema.background_job
-    rt.execute(sa.update(bj).where(bj.c.name == job.name).values(progress=12.5))
-    rt.commit()
-
-    compiled = fetch_job(rt, job.name)["progress"]  # a prebuilt statement: the driver's own types
-    via_sqlalchemy = rt.execute(sa.select(bj.c.progress).where(bj.c.name == job.name)).scalar()
-    rt.rollback()
-    assert type(compiled) is float and compiled == 12.5
-    assert type(via_sqlalchemy) is float and via_sqlalchemy == 12.5
-
-
 def waits_for_a_lock(rt, connection: int) -> bool:
     probe = sa.create_engine(rt.engine.url)
     try:
@@ -143,3 +107,39 @@ def test_a_deadlock_inside_a_savepoint_raises_the_deadlock_not_the_lost_savepoin
         rt.rollback()
         thread.join(60)
     assert [exc.orig.args[0] for exc in errors] == [1213], errors
+
+
+def test_prebuilt_statements_run_as_compiled_sql_beside_sqlalchemy(rt):
+    """Submit's statements all have parameters, so none goes through SQLAlchemy's execution layer
+    (compiled.py says why); a statement built per call still does, in the same transaction."""
+    through_sqlalchemy = []
+
+    def record(connection, cursor, statement, *args):
+        through_sqlalchemy.append(statement)
+
+    sa.event.listen(rt.engine, "before_cursor_execute", record)
+    try:
+        job = submit_job("echo", ORG_A, {"compiled": True})
+        bj = schema.background_job
+        seen = rt.execute(sa.select(bj.c.status).where(bj.c.name == job.name)).scalar()
+        rt.commit()
+    finally:
+        sa.event.remove(rt.engine, "before_cursor_execute", record)
+    assert seen == "Queued"  # the per-call read saw the compiled inserts of its own transaction
+    # Left out: the dedup slot's SAVEPOINT, and a reservation of series numbers (it runs in a
+    # transaction of its own, once per block: standalone/naming.py).
+    statements = [text for text in through_sqlalchemy if "SAVEPOINT" not in text and "tabSeries" not in text]
+    assert len(statements) == 1 and statements[0].startswith("SELECT `tabBackground Job`.status")
+
+
+def test_decimal_columns_read_as_float_on_both_paths(rt):
+    job = submit_job("echo", ORG_A, {"progress": "decimal"})
+    bj = schema.background_job
+    rt.execute(sa.update(bj).where(bj.c.name == job.name).values(progress=12.5))
+    rt.commit()
+
+    compiled = fetch_job(rt, job.name)["progress"]  # a prebuilt statement: the driver's own types
+    via_sqlalchemy = rt.execute(sa.select(bj.c.progress).where(bj.c.name == job.name)).scalar()
+    rt.rollback()
+    assert type(compiled) is float and compiled == 12.5
+    assert type(via_sqlalchemy) is float and via_sqlalchemy == 12.5
