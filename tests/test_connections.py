@@ -143,3 +143,70 @@ def test_decimal_columns_read_as_float_on_both_paths(rt):
     rt.rollback()
     assert type(compiled) is float and compiled == 12.5
     assert type(via_sqlalchemy) is float and via_sqlalchemy == 12.5
+
+
+# --- a read sent ahead (StandaloneRuntime.prefetch: a non-forking worker's claim read) ------------
+
+
+def _claim_read(rt, job_name: str):
+    from dartwing.dartwing_core.background_jobs.execution import _CLAIM_READ
+
+    return rt.execute(_CLAIM_READ, {"job_name": job_name}).rows
+
+
+def test_a_prefetched_read_answers_the_same_execute_without_a_query_of_its_own(rt, monkeypatch):
+    from dartwing.dartwing_core.background_jobs.execution import prefetch_claim
+    from dartwing.dartwing_core.background_jobs.queueing import rq_job_id
+    from dartwing.dartwing_core.standalone import compiled
+
+    job = submit_job("echo", ORG_A, {"prefetch": 1})
+    rt.commit()
+    expected = _claim_read(rt, job.name)  # also opens the transaction a prefetch needs
+    prefetch_claim(rt, rq_job_id(job.name, 0))
+    sent = rt._state.prefetched
+    assert sent is not None
+    monkeypatch.setattr(compiled, "execute", lambda *a: pytest.fail("a query of its own was sent"))
+    assert _claim_read(rt, job.name) == expected
+    assert rt._state.prefetched is None
+    rt.rollback()
+
+
+def test_anything_else_run_first_reads_and_drops_the_prefetched_reply(rt):
+    from dartwing.dartwing_core.background_jobs.execution import prefetch_claim
+    from dartwing.dartwing_core.background_jobs.queueing import rq_job_id
+
+    jobs = [submit_job("echo", ORG_A, {"prefetch": i}) for i in range(2)]
+    rt.commit()
+    expected = _claim_read(rt, jobs[1].name)
+    prefetch_claim(rt, rq_job_id(jobs[0].name, 0))
+    assert _claim_read(rt, jobs[1].name) == expected  # another job's read: run on its own
+    for end in (rt.commit, rt.rollback, lambda: fetch_job(rt, jobs[1].name)):
+        _claim_read(rt, jobs[0].name)
+        prefetch_claim(rt, rq_job_id(jobs[0].name, 0))
+        end()  # the connection is usable afterwards: the reply was read off it
+        assert rt._state.prefetched is None
+        assert get_job_status(jobs[1].name).status == "Queued"
+    rt.rollback()
+
+
+def test_no_prefetch_without_an_open_transaction(rt):
+    from dartwing.dartwing_core.background_jobs.execution import prefetch_claim
+
+    rt.commit()
+    prefetch_claim(rt, "JOB-X-0")
+    assert rt._state.prefetched is None and rt._state.connection is None
+
+
+def test_a_prefetch_on_a_killed_connection_fails_as_a_lost_connection(rt):
+    from dartwing.dartwing_core.background_jobs.execution import prefetch_claim
+    from dartwing.dartwing_core.background_jobs.queueing import rq_job_id
+
+    job = submit_job("echo", ORG_A, {"prefetch": "kill"})
+    rt.commit()
+    kill(rt, connection_id(rt))  # the transaction is open, its connection gone
+    with pytest.raises(sa.exc.DBAPIError) as raised:
+        prefetch_claim(rt, rq_job_id(job.name, 0))
+        _claim_read(rt, job.name)
+    assert raised.value.connection_invalidated
+    rt.rollback()
+    assert get_job_status(job.name).status == "Queued"  # a new connection serves the next one

@@ -15,7 +15,8 @@ invalidated, when the server is gone.
 from __future__ import annotations
 
 import importlib
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,8 +40,7 @@ def execute(
     connection: sa.Connection, statement: Any, params: dict[str, Any] | list[dict[str, Any]]
 ) -> ExecResult:
     """Run one prebuilt statement; a list of params runs as one executemany (one multi-row INSERT)."""
-    if not connection.in_transaction():
-        connection.begin()  # no round trip: the driver opens the transaction with the statement
+    _begin(connection)
     many = isinstance(params, list)
     if many:
         texts_and_values = [precompiled(statement, one) or to_mariadb(statement, one) for one in params]
@@ -49,15 +49,76 @@ def execute(
         text, values = precompiled(statement, params) or to_mariadb(statement, params)
     cursor = connection.connection.cursor()
     try:
-        if many:
-            cursor.executemany(text, values)
-        else:
-            cursor.execute(text, values)
-        rows = []
-        if cursor.description:
-            names = [column[0] for column in cursor.description]
-            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        return ExecResult(rows=rows, rowcount=cursor.rowcount)
+        with _raised_as_sqlalchemy(connection, text, values, cursor):
+            if many:
+                cursor.executemany(text, values)
+            else:
+                cursor.execute(text, values)
+            rows = []
+            if cursor.description:
+                names = [column[0] for column in cursor.description]
+                rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            return ExecResult(rows=rows, rowcount=cursor.rowcount)
+    finally:
+        with suppress(Exception):  # after an invalidation there is no socket left to tidy
+            cursor.close()
+
+
+class Sent:
+    """A prebuilt statement sent to the server, its reply not read yet (`send`, then `receive`)."""
+
+    __slots__ = ("connection", "statement", "params", "text", "values")
+
+    def __init__(self, connection: sa.Connection, statement: Any, params: dict[str, Any], text: str, values: Any):
+        self.connection, self.statement, self.params = connection, statement, params
+        self.text, self.values = text, values
+
+
+def can_send(connection: sa.Connection) -> bool:
+    """Whether the driver can send a statement without waiting for its reply (mysqlclient can)."""
+    return hasattr(connection.connection.dbapi_connection, "send_query")
+
+
+def send(connection: sa.Connection, statement: Any, params: dict[str, Any]) -> Sent:
+    """Send one prebuilt statement and return at once: the server runs it while the caller does
+    other work. Nothing else may run on the connection before `receive` reads its reply."""
+    _begin(connection)
+    text, values = precompiled(statement, params) or to_mariadb(statement, params)
+    dbapi_connection = connection.connection.dbapi_connection
+    with _raised_as_sqlalchemy(connection, text, values):
+        cursor = connection.connection.cursor()
+        try:
+            query = cursor.mogrify(text, values)  # the text cursor.execute would send
+        finally:
+            cursor.close()
+        dbapi_connection.send_query(query.encode(dbapi_connection.encoding))
+    return Sent(connection, statement, params, text, values)
+
+
+def receive(sent: Sent) -> ExecResult:
+    """Read the reply of a statement `send` sent, as `execute` would have returned it."""
+    dbapi_connection = sent.connection.connection.dbapi_connection
+    with _raised_as_sqlalchemy(sent.connection, sent.text, sent.values):
+        dbapi_connection.read_query_result()
+        result = dbapi_connection.store_result()
+        if result is None:
+            return ExecResult(rows=[], rowcount=dbapi_connection.affected_rows())
+        names = [column[0] for column in result.describe()]
+        rows = [dict(zip(names, row, strict=True)) for row in result.fetch_row(0)]
+        return ExecResult(rows=rows, rowcount=len(rows))
+
+
+def _begin(connection: sa.Connection) -> None:
+    if not connection.in_transaction():
+        connection.begin()  # no round trip: the driver opens the transaction with the statement
+
+
+@contextmanager
+def _raised_as_sqlalchemy(connection: sa.Connection, text: str, values: Any, cursor: Any = None) -> Iterator[None]:
+    """A driver error raised the way SQLAlchemy raises it (the connection invalidated if the server
+    is gone); an interruption mid-reply invalidates the connection, which cannot be reused."""
+    try:
+        yield
     except connection.dialect.loaded_dbapi.Error as exc:
         disconnected = connection.dialect.is_disconnect(exc, connection.connection.dbapi_connection, cursor)
         if disconnected:
@@ -71,9 +132,6 @@ def execute(
             dialect=connection.dialect,
         ) from exc
     except BaseException as exc:
-        if not isinstance(exc, Exception):  # interrupted mid-reply: the connection cannot be reused
+        if not isinstance(exc, Exception):
             connection.invalidate(exc)
         raise
-    finally:
-        with suppress(Exception):  # after an invalidation there is no socket left to tidy
-            cursor.close()
