@@ -7,12 +7,15 @@ another session, as a server restart or a DBA's KILL would, and check what calle
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import sqlalchemy as sa
-from conftest import ORG_A
+from conftest import ORG_A, ORG_B, wait_for
 
 from dartwing.dartwing_core.background_jobs import JobNotFoundError, get_job_status, schema, submit_job
 from dartwing.dartwing_core.background_jobs.records import fetch_job
+from dartwing.dartwing_core.standalone.runtime import StandaloneRuntime
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)]
 
@@ -54,6 +57,56 @@ def test_a_connection_killed_inside_a_transaction_fails_that_transaction_only(rt
     with pytest.raises(JobNotFoundError):
         get_job_status(job.name)
     assert not rt.redis.keys("rq:job:*")  # nor was its message sent
+
+
+def waits_for_a_lock(rt, connection: int) -> bool:
+    probe = sa.create_engine(rt.engine.url)
+    try:
+        with probe.connect() as conn:
+            query = "SELECT trx_state FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = :id"
+            state = conn.execute(sa.text(query), {"id": connection}).scalar()
+    finally:
+        probe.dispose()
+    return state == "LOCK WAIT"
+
+
+def test_a_deadlock_inside_a_savepoint_raises_the_deadlock_not_the_lost_savepoint(rt):
+    """A deadlock rolls its victim's whole transaction back, savepoints and all: the block's caller
+    sees the deadlock (1213, which it may retry), not the ROLLBACK TO SAVEPOINT that then fails (1305)."""
+    org = schema.organization
+    errors: list[sa.exc.DBAPIError] = []
+    other_connection: list[int] = []
+
+    def touch(runtime, name: str) -> None:
+        try:
+            with runtime.savepoint():
+                runtime.execute(sa.update(org).where(org.c.name == name).values(modified=runtime.now()))
+        except sa.exc.DBAPIError as exc:
+            errors.append(exc)
+
+    def other_transaction() -> None:
+        other = StandaloneRuntime(rt.config)
+        try:
+            touch(other, ORG_B)
+            other_connection.append(connection_id(other))
+            touch(other, ORG_A)  # waits for rt's lock
+        finally:
+            other.rollback()
+            other.engine.dispose()
+
+    touch(rt, ORG_A)
+    thread = threading.Thread(target=other_transaction)
+    thread.start()
+    try:
+        wait_for(
+            lambda: not thread.is_alive() or (other_connection and waits_for_a_lock(rt, other_connection[0])),
+            message="the other transaction's lock wait",
+        )
+        touch(rt, ORG_B)  # closes the cycle: one of the two is the victim
+    finally:
+        rt.rollback()
+        thread.join(60)
+    assert [exc.orig.args[0] for exc in errors] == [1213], errors
 
 
 def test_prebuilt_statements_run_as_compiled_sql_beside_sqlalchemy(rt):

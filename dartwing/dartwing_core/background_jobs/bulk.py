@@ -316,14 +316,20 @@ def _insert_deduplicated(rt: Runtime, rows: list[JobRecord], job_types: list[dic
     Optimistic, as submit_job is: the unique index on job_hash decides, so the common case costs no
     read. On a violation the holders are locked and read; stale ones give up their slot and the
     insert runs again, live ones are reported.
+
+    The rows go in in the job_hash index's order: a batch that meets another's uncommitted entry
+    waits on it with a lock on the gap below it too, so a batch inserting out of order deadlocked
+    (1213) with one that still had to insert into that gap (overlapping batches given in orders of
+    their own); in one order, each inserts only above any entry it could be waited on at.
     """
     if not any(row["job_hash"] for row in rows):
         _insert_rows(rt, "tabBackground Job", rows)
         return
+    in_index_order = sorted(rows, key=lambda row: (row["job_hash"] is not None, row["job_hash"] or ""))
     for _ in range(_DEDUP_ATTEMPTS):
         try:
             with rt.savepoint():
-                _insert_rows(rt, "tabBackground Job", rows)
+                _insert_rows(rt, "tabBackground Job", in_index_order)
             return
         except Exception as exc:
             if not rt.is_unique_violation(exc):

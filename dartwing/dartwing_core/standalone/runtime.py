@@ -195,8 +195,16 @@ class StandaloneRuntime:
 
     @contextmanager
     def savepoint(self):
-        with self._connection().begin_nested():
+        """The interface's savepoint; after a deadlock, which has rolled the whole transaction back and
+        its savepoints with it, the block's error is raised as it is, not a failed ROLLBACK TO SAVEPOINT."""
+        nested = self._connection().begin_nested()
+        try:
             yield
+        except BaseException as exc:
+            if not database.ended_the_transaction(exc):
+                nested.rollback()
+            raise
+        nested.commit()
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         return database.is_unique_violation(exc)
