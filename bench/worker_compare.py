@@ -41,7 +41,7 @@ def cpu_seconds(pid):
 
 mariadbd = int(subprocess.run(["pgrep", "-x", "mariadbd"], capture_output=True, text=True).stdout.split()[0])
 jobs = int(sys.argv[1])
-with engine_stores("mariadb", "worker-compare") as rt:
+with engine_stores("mariadb", "worker_compare") as rt:
     submit_noops(rt, jobs)
     before, server, started = os.times(), cpu_seconds(mariadbd), time.monotonic()
     run_worker(rt, forking=False, burst=True, logging_level="WARNING")
