@@ -33,13 +33,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    RAW_QUEUE,
     available_backends,
     engine_stores,
+    enqueue_raw_many,
     environment,
-    noop,
     print_table,
     ratio,
+    submit_noop_batches,
+    submit_noops,
     write_result,
 )
 
@@ -48,37 +49,18 @@ PEERS = ("single", "single, one commit", "bulk", "raw RQ enqueue_many")
 
 def _peers(rt: Any, batch: int) -> dict[str, Callable[[int, int], None]]:
     """Each peer as `run(first, count)`: submit `count` jobs numbered from `first`."""
-    from rq import Queue
-
-    from dartwing.dartwing_core.background_jobs import submit_job, submit_jobs
-    from dartwing.dartwing_core.standalone.seed import DEMO_ORGANIZATION
-
-    def spec(i: int) -> dict[str, Any]:
-        return {"job_type": "noop", "organization": DEMO_ORGANIZATION, "parameters": {"i": i}}
 
     def single(first: int, count: int) -> None:
-        for i in range(first, first + count):
-            submit_job("noop", DEMO_ORGANIZATION, {"i": i})
-            rt.commit()
+        submit_noops(rt, count, start=first)
 
     def single_one_commit(first: int, count: int) -> None:
-        for i in range(first, first + count):
-            submit_job("noop", DEMO_ORGANIZATION, {"i": i})
-        rt.commit()
+        submit_noops(rt, count, commit_every=count, start=first)
 
     def bulk(first: int, count: int) -> None:
-        for start in range(first, first + count, batch):
-            submit_jobs([spec(i) for i in range(start, min(start + batch, first + count))])
-            rt.commit()
+        submit_noop_batches(rt, count, batch, start=first)
 
-    queue = Queue(RAW_QUEUE, connection=rt.redis)
-
-    def raw(first: int, count: int) -> None:
-        for start in range(first, first + count, batch):
-            size = min(batch, first + count - start)
-            with rt.redis.pipeline() as pipe:
-                queue.enqueue_many([Queue.prepare_data(noop, result_ttl=0) for _ in range(size)], pipeline=pipe)
-                pipe.execute()
+    def raw(_first: int, count: int) -> None:
+        enqueue_raw_many(rt, count, batch)
 
     return dict(zip(PEERS, (single, single_one_commit, bulk, raw), strict=True))
 

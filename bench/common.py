@@ -433,6 +433,21 @@ def submit_noops(rt: Any, count: int, *, commit_every: int = 1, start: int = 0) 
     return time.perf_counter() - started
 
 
+def submit_noop_batches(rt: Any, count: int, batch: int, *, start: int = 0) -> float:
+    """Submit `count` engine `noop` jobs with `submit_jobs`, `batch` specs per call and a commit per
+    batch (each batch sent to RQ in one pipelined round trip after its commit); seconds taken."""
+    from dartwing.dartwing_core.background_jobs import submit_jobs
+    from dartwing.dartwing_core.standalone.seed import DEMO_ORGANIZATION
+
+    spec = {"job_type": "noop", "organization": DEMO_ORGANIZATION}
+    started = time.perf_counter()
+    end = start + count
+    for first in range(start, end, batch):
+        submit_jobs([{**spec, "parameters": {"i": i}} for i in range(first, min(first + batch, end))])
+        rt.commit()
+    return time.perf_counter() - started
+
+
 def count_jobs(rt: Any, status: str = "Completed") -> int:
     from dartwing.dartwing_core.background_jobs import schema
 
@@ -462,6 +477,21 @@ def enqueue_raw(rt: Any, count: int, *, queue: str = RAW_QUEUE) -> float:
     started = time.perf_counter()
     for _ in range(count):
         q.enqueue(noop, result_ttl=0)
+    return time.perf_counter() - started
+
+
+def enqueue_raw_many(rt: Any, count: int, batch: int, *, queue: str = RAW_QUEUE) -> float:
+    """`Queue.enqueue_many` of `batch` no-op jobs (result_ttl=0) at a time, each batch on one pipeline
+    (one round trip); seconds taken."""
+    from rq import Queue
+
+    q = Queue(queue, connection=rt.redis)
+    started = time.perf_counter()
+    for first in range(0, count, batch):
+        with rt.redis.pipeline() as pipe:
+            size = min(batch, count - first)
+            q.enqueue_many([Queue.prepare_data(noop, result_ttl=0) for _ in range(size)], pipeline=pipe)
+            pipe.execute()
     return time.perf_counter() - started
 
 

@@ -18,13 +18,17 @@ Systems (`--systems`, all by default; a peer whose packages are missing is skipp
 - celery: Celery as celery-db without a result backend (a reference line: nothing durable after the
   ack).
 
-Every worker process runs one job at a time; the bench enqueues one call at a time. Modes, the same
-definitions for every system:
+Every worker process runs one job at a time; the bench enqueues one call at a time, except in the
+bulk mode. Modes, the same definitions for every system:
 
 - prefilled (drain): all N enqueued with no worker running, then the workers start; the clock runs
   from the first dequeue to the last job finished (worker-side capacity);
 - concurrent (end-to-end): the workers are started and ready first; the clock runs from the first
-  enqueue to the last job finished, the workers draining while the bench enqueues.
+  enqueue to the last job finished, the workers draining while the bench enqueues;
+- bulk (bulk end-to-end): as concurrent, but N are enqueued `--batch` (500) at a time with the
+  system's bulk API: raw RQ's `Queue.enqueue_many` on one pipeline per batch, the engine's
+  `submit_jobs` + commit per batch, procrastinate's `batch_defer`; Celery and dramatiq have none (a
+  group sends one message per task) and are skipped in this mode, saying so.
 
 Each system runs at every `--worker-counts` (default 2,4,8); its best count is the one with the
 highest median drain rate. `--repeats K` runs K rounds, each over every count, mode and system, with
@@ -35,6 +39,7 @@ the median of the same round's ratios.
     python bench/throughput.py --quick                  # N=300, 2 workers
     python bench/throughput.py --repeats 3 --profile    # + py-spy summary of the engine's drain
     python bench/throughput.py --systems raw,engine --worker-counts 2 --jobs 10000
+    python bench/throughput.py --systems raw,engine --worker-counts 2 --modes bulk,prefilled --repeats 3
 
 The tables are printed (and the results file written) after every round; SIGTERM stops a run and
 cleans up. `--profile` first runs one unmeasured prefilled engine drain at 2 workers with py-spy
@@ -85,13 +90,19 @@ from peers.systems import (  # noqa: E402
 
 SYSTEMS = ("raw", "engine", "procrastinate", "celery-db", "dramatiq", "celery")
 NEEDS_POSTGRES = {"procrastinate", "celery-db"}
-MODES = {"prefilled": "drain", "concurrent": "end-to-end"}
-TARGETS = (  # (what, system, versus, worker counts: "2" or "best", minimum ratio of drain rates)
-    ("engine / raw RQ drain at 2 workers", "engine", "raw", "2", 0.7),
-    ("engine / raw RQ drain at each side's best count", "engine", "raw", "best", 0.9),
-    ("engine / procrastinate drain, best counts", "engine", "procrastinate", "best", 1.5),
-    ("engine / Celery + database backend drain, best counts", "engine", "celery-db", "best", 1.5),
+MODES = {"prefilled": "drain", "concurrent": "end-to-end", "bulk": "bulk end-to-end"}
+TARGETS = (  # (what, system, versus, worker counts: "2" or "best", mode, minimum ratio of its rates)
+    ("engine / raw RQ drain at 2 workers", "engine", "raw", "2", "prefilled", 0.7),
+    ("engine / raw RQ drain at each side's best count", "engine", "raw", "best", "prefilled", 0.9),
+    ("engine / procrastinate drain, best counts", "engine", "procrastinate", "best", "prefilled", 1.5),
+    (
+        "engine / Celery + database backend drain, best counts",
+        "engine", "celery-db", "best", "prefilled", 1.5,
+    ),
+    ("engine / raw RQ bulk end-to-end at 2 workers", "engine", "raw", "2", "bulk", 0.85),
+    ("engine / raw RQ bulk end-to-end at each side's best count", "engine", "raw", "best", "bulk", 0.85),
 )
+BATCH = 500
 
 
 def timeout_for(jobs: int) -> float:
@@ -99,11 +110,16 @@ def timeout_for(jobs: int) -> float:
 
 
 def measure(
-    system: System, jobs: int, workers: int, mode: str, attach: Callable[[list], Any] | None = None
+    system: System,
+    jobs: int,
+    workers: int,
+    mode: str,
+    attach: Callable[[list], Any] | None = None,
+    batch: int = BATCH,
 ) -> dict[str, float]:
     """One timed run of `jobs` no-op jobs on `workers` fresh worker processes (see the docstring's
-    modes); `attach(processes)`, if given, is called at the first dequeue of a prefilled drain and
-    what it returns is stopped (`.stop()`) at its end."""
+    modes; the bulk mode enqueues `batch` at a time); `attach(processes)`, if given, is called at the
+    first dequeue of a prefilled drain and what it returns is stopped (`.stop()`) at its end."""
     prefilled = mode == "prefilled"
     system.begin()
     processes = [] if prefilled else system.start_workers(workers)
@@ -112,7 +128,7 @@ def measure(
         if processes:
             system.wait_ready(processes)
         started = time.perf_counter()
-        submit_seconds = system.enqueue(jobs)
+        submit_seconds = system.enqueue_batches(jobs, batch) if mode == "bulk" else system.enqueue(jobs)
         if prefilled:
             processes = system.start_workers(workers)
             wait_until(
@@ -186,17 +202,18 @@ def run_rounds(
     modes: list[str],
     repeats: int,
     after_round: Callable[[dict, int], None],
+    batch: int = BATCH,
 ) -> dict:
-    """{(key, workers, mode): [rates per round]}, the systems' order rotated by one each round;
-    `after_round(samples, rounds done)` after each."""
+    """{(key, workers, mode): [rates per round]}, the systems' order rotated by one each round (the
+    bulk mode leaves out systems without a bulk API); `after_round(samples, rounds done)` after each."""
     samples: dict[tuple[str, int, str], list[dict[str, float]]] = defaultdict(list)
     for round_index in range(repeats):
         shift = round_index % len(systems)
         order = systems[shift:] + systems[:shift]
         for workers in counts:
             for mode in modes:
-                for system in order:
-                    rates = measure(system, jobs, workers, mode)
+                for system in (s for s in order if mode != "bulk" or s.bulk_api):
+                    rates = measure(system, jobs, workers, mode, batch=batch)
                     samples[(system.key, workers, mode)].append(rates)
                     print(
                         f"  round {round_index + 1}/{repeats}, {workers} workers, {MODES[mode]}, "
@@ -216,8 +233,10 @@ def median_rate(samples: dict, key: str, workers: int, mode: str) -> float | Non
 
 
 def best_count(samples: dict, key: str, counts: list[int]) -> int:
-    """The worker count with the highest median drain rate (concurrent's when drains were not run)."""
-    mode = "prefilled" if any(k[2] == "prefilled" for k in samples) else "concurrent"
+    """The worker count with the highest median drain rate (when drains were not run, the rate of the
+    first mode the system ran, in MODES' order)."""
+    ran = {k[2] for k in samples if k[0] == key}
+    mode = next((m for m in MODES if m in ran), "prefilled")
     return max(counts, key=lambda n: median_rate(samples, key, n, mode) or 0)
 
 
@@ -236,23 +255,30 @@ def spread(values: Sequence[float], digits: int = 0) -> str:
     return middle if len(values) == 1 else f"{middle} ({fmt.format(min(values))}–{fmt.format(max(values))})"
 
 
+def enqueue_modes(modes: list[str]) -> list[str]:
+    """The modes whose enqueue rates a table shows: the first one-call-at-a-time mode, and bulk."""
+    return [m for m in modes if m != "bulk"][:1] + (["bulk"] if "bulk" in modes else [])
+
+
 def rows_for(samples: dict, keys: list[str], picks: dict[str, int], modes: list[str], labels: dict) -> list:
     """One table row per system at worker count picks[key]; ratios against raw and the engine at
-    their own picks[...] (the same count, or each side's best)."""
+    their own picks[...] (the same count, or each side's best). A mode a system did not run (bulk,
+    without a bulk API) leaves its cells empty."""
     rows = []
     for key in keys:
         workers = picks[key]
         row: list[Any] = [labels[key], workers]
         for mode in modes:
-            runs = samples[(key, workers, mode)]
-            row.append(spread([r["jobs_per_second"] for r in runs]))
+            row.append(spread([r["jobs_per_second"] for r in samples.get((key, workers, mode), [])]))
         for mode in modes:
             for versus in ("raw", "engine"):
                 if versus in picks and versus != key:
                     row.append(spread(round_ratios(samples, key, workers, versus, picks[versus], mode), 2))
                 else:
                     row.append("")
-        row.append(spread([r["submit_jobs_per_second"] for r in samples[(key, workers, modes[0])]]))
+        for mode in enqueue_modes(modes):
+            runs = samples.get((key, workers, mode), [])
+            row.append(spread([r["submit_jobs_per_second"] for r in runs]))
         rows.append(row)
     return rows
 
@@ -260,16 +286,16 @@ def rows_for(samples: dict, keys: list[str], picks: dict[str, int], modes: list[
 def headers_for(modes: list[str]) -> list[str]:
     headers = ["system", "workers"] + [f"{MODES[m]} jobs/s" for m in modes]
     headers += [f"{MODES[m]} / {versus}" for m in modes for versus in ("raw", "engine")]
-    return headers + ["enqueue jobs/s"]
+    return headers + [f"{'bulk ' if m == 'bulk' else ''}enqueue jobs/s" for m in enqueue_modes(modes)]
 
 
 def print_targets(samples: dict, keys: list[str], counts: list[int], best: dict[str, int]) -> list[str]:
     lines = []
-    for what, key, versus, at, minimum in TARGETS:
+    for what, key, versus, at, mode, minimum in TARGETS:
         if key not in keys or versus not in keys or (2 not in counts if at == "2" else len(counts) < 2):
             continue
         mine, theirs = (2, 2) if at == "2" else (best[key], best[versus])
-        ratios = round_ratios(samples, key, mine, versus, theirs, "prefilled")
+        ratios = round_ratios(samples, key, mine, versus, theirs, mode)
         if ratios:
             value = statistics.median(ratios)
             verdict = "met" if value >= minimum else "NOT met"
@@ -404,7 +430,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="N=300 and 2 workers (a smoke run)")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help=",".join(SYSTEMS))
     parser.add_argument("--worker-counts", help="worker processes per system (default 2,4,8; --quick: 2)")
-    parser.add_argument("--modes", default=",".join(MODES), help="prefilled (drain), concurrent (end-to-end)")
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help=", ".join(f"{m} ({what})" for m, what in MODES.items())
+    )
+    parser.add_argument(
+        "--batch", type=int, default=BATCH, help=f"jobs per bulk enqueue call, bulk mode (default {BATCH})"
+    )
     parser.add_argument(
         "--repeats", type=int, default=1, metavar="K", help="rounds, order rotated (default 1)"
     )
@@ -418,8 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     requested = args.systems.split(",")
     if unknown := set(requested) - set(SYSTEMS):
         parser.error(f"unknown systems {', '.join(sorted(unknown))}; known: {', '.join(SYSTEMS)}")
-    if not modes or args.repeats < 1 or jobs < 1 or min(counts) < 1:
-        parser.error("--modes needs prefilled and/or concurrent; --repeats, --jobs, --worker-counts >= 1")
+    if not modes or min(args.repeats, jobs, min(counts), args.batch) < 1:
+        parser.error(f"--modes: some of {', '.join(MODES)}; --repeats, --jobs, --worker-counts, --batch >= 1")
     if not available_backends([args.backend]):
         return 1
 
@@ -428,6 +459,13 @@ def main(argv: list[str] | None = None) -> int:
         keys = [s.key for s in systems]
         labels = {s.key: s.label for s in systems}
         engine = next((s for s in systems if s.key == "engine"), None)
+        if "bulk" in modes:
+            env["bulk end-to-end"] = f"{args.batch} jobs per call; " + "; ".join(
+                f"{s.key}: {s.bulk_api}" for s in systems if s.bulk_api
+            )
+            for system in systems:
+                if not system.bulk_api:
+                    print(f"  skipping {system.key} in the bulk mode: {system.no_bulk_api}")
         profile = run_profile(engine, jobs) if args.profile and engine else None
 
         def after_round(samples: dict, rounds: int) -> None:
@@ -443,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             report(samples, keys, labels, counts, modes, round_env, profile, args.output)
 
-        run_rounds(systems, jobs, counts, modes, args.repeats, after_round)
+        run_rounds(systems, jobs, counts, modes, args.repeats, after_round, args.batch)
     return 0
 
 
@@ -482,6 +520,7 @@ def report(
     print(
         "  drain: all N enqueued with no worker running, clock from the first dequeue to the last job\n"
         "  finished; end-to-end: workers ready first, clock from the first enqueue to the last job finished;\n"
+        "  bulk end-to-end: the same, N enqueued a batch per call (systems without a bulk API: empty);\n"
         "  ratios: median of each round's ratio (best-count rows: each side at its own best count)."
     )
     targets = print_targets(samples, keys, counts, best)

@@ -20,7 +20,7 @@ python3 -m pip install --quiet -e '.[test]'
 python3 -m ruff check .
 # Two pytest-xdist workers (one per core): most tests wait on servers, workers and sockets rather than
 # compute. Each worker is a session of its own (its own redis-server and MariaDB database).
-python3 -m pytest -n "${DARTWING_TEST_WORKERS:-2}" --dist worksteal "$@"
+python3 -m pytest -n "${DARTWING_TEST_WORKERS:-2}" --dist worksteal --durations=15 "$@"
 
 # Frappe v15 pins rq 1.15, redis-py 4.5 and PyMySQL 1.1.1. In a virtualenv holding exactly those:
 # the Frappe v15 contract host suite (tests/frappe_contract: the binding under Frappe's semantics, on
@@ -33,7 +33,7 @@ if [ "$#" -eq 0 ]; then
   "$venv/bin/python" -m pip install --quiet -e '.[test]'
   "$venv/bin/python" -m pip install --quiet 'rq==1.15.1' 'redis==4.5.5' 'PyMySQL==1.1.1'
   "$venv/bin/python" -c 'import rq, redis; print(f"compat run: rq {rq.__version__}, redis-py {redis.__version__}")'
-  PATH="$PWD/$venv/bin:$PATH" DARTWING_CONTRACT_REQUIRED=1 "$venv/bin/python" -m pytest -q tests/frappe_contract
-  PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest -q -k sqlite tests/test_execution.py tests/test_failures.py \
+  PATH="$PWD/$venv/bin:$PATH" DARTWING_CONTRACT_REQUIRED=1 "$venv/bin/python" -m pytest -q -n 2 tests/frappe_contract
+  PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest -q -n 2 -k sqlite tests/test_execution.py tests/test_failures.py \
     tests/test_submit.py tests/test_heartbeat.py
 fi

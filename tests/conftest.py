@@ -151,6 +151,9 @@ def workers(rt) -> Iterator[Workers]:
     }
     pool = Workers(rt, env)
     yield pool
+    # A test may end inside a transaction; on SQLite that holds the file's write lock, which a
+    # stopping worker's last write would wait on (until the 15 s kill).
+    rt.rollback()
     pool.stop_all()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import redis
 import sqlalchemy as sa
 from conftest import ORG_A, wait_for
 from rq.job import Job
@@ -169,3 +170,82 @@ def test_the_worker_key_is_stamped_at_most_once_a_second(rt):
         assert rt.redis.ttl(worker.key) > 0
     finally:
         worker.register_death()
+
+
+def test_idle_is_written_when_the_worker_waits_and_a_state_already_written_is_not_written_again(rt):
+    worker = standalone_worker.new_worker(rt, standalone_worker.StopAwareSimpleWorker)
+    worker.register_birth()
+    state = lambda: rt.redis.hget(worker.key, "state")  # noqa: E731
+    try:
+        worker.set_state("busy")
+        assert state() == b"busy"
+        rt.redis.hset(worker.key, "state", "marker")  # shows whether the next write happens
+        worker.set_state("busy")
+        assert state() == b"marker"
+        worker.set_state("idle")  # a job ended: written only if the worker is about to wait
+        assert state() == b"marker" and worker.get_state() == "idle"
+        worker.queue_class.lpop(worker.queue_keys(), None, connection=rt.redis)  # nothing there
+        assert state() == b"idle"
+        worker.write_deferred_state()
+        rt.redis.hset(worker.key, "state", "marker")
+        worker.write_deferred_state()  # written once
+        assert state() == b"marker"
+        worker.set_state("idle")
+        with rt.redis.pipeline() as pipeline:
+            worker.set_state("busy", pipeline=pipeline)  # the next job starts: idle is dropped
+            pipeline.execute()
+        worker.write_deferred_state()
+        assert state() == b"busy"
+        with rt.redis.pipeline() as pipeline:
+            worker.set_state("busy", pipeline=pipeline)  # not executed: nothing was written
+        rt.redis.hset(worker.key, "state", "marker")
+        worker.set_state("busy")
+        assert state() == b"busy"
+    finally:
+        worker.register_death()
+
+
+def test_the_workers_connection_skips_rqs_persist_and_dependents_watch_only(rt):
+    connection = standalone_worker.new_worker(rt, standalone_worker.StopAwareSimpleWorker).connection
+    rt.redis.set("rq:job:JOB-1-0", "x", ex=100)
+    rt.redis.set("other", "x", ex=100)
+    connection.persist("rq:job:JOB-1-0")
+    connection.persist("other")
+    assert rt.redis.ttl("rq:job:JOB-1-0") > 0 and rt.redis.ttl("other") == -1
+    for key, changed_meanwhile_fails in (("rq:job:JOB-1-0:dependents", False), ("other", True)):
+        with connection.pipeline() as pipeline:
+            pipeline.watch(key)
+            rt.redis.set(key, "changed")
+            pipeline.multi()
+            pipeline.get(key)
+            if changed_meanwhile_fails:
+                with pytest.raises(redis.exceptions.WatchError):
+                    pipeline.execute()
+            else:
+                assert pipeline.execute() == [b"changed"]
+
+
+def test_rq_suspend_is_looked_for_at_most_once_a_second(rt):
+    from rq.suspension import resume, suspend
+    from rq.worker import StopRequested
+
+    worker = standalone_worker.new_worker(rt, standalone_worker.StopAwareSimpleWorker)
+    worker.register_birth()
+    try:
+        worker.check_for_suspension(burst=True)
+        suspend(rt.redis)
+        worker.check_for_suspension(burst=True)  # looked less than a second ago: not seen yet
+        worker._suspension_checked -= standalone_worker.SUSPENSION_CHECK_SECONDS
+        with pytest.raises(StopRequested):
+            worker.check_for_suspension(burst=True)
+    finally:
+        resume(rt.redis)
+        worker.register_death()
+
+
+def test_an_idle_worker_shows_idle_after_its_jobs(rt, workers):
+    workers.start()
+    job = submit_job("echo", ORG_A, {"state": True})
+    rt.commit()
+    wait_for(lambda: committed_status(rt, job.name) == "Completed", timeout=30)
+    wait_for(lambda: [w["state"] for w in standalone_worker.describe_workers(rt)] == ["idle"], timeout=10)

@@ -81,7 +81,7 @@ def test_a_killed_workers_job_runs_again_within_a_scaled_minute_of_the_kill(rt, 
     rt.commit()
     victim = workers.start(extra_env=SCALED)
     wait_for(lambda: status_of(rt, job.name).status == "Running")
-    workers.start(extra_env=SCALED)  # the spare that takes the re-run
+    spare = workers.start(extra_env=SCALED)  # the spare that takes the re-run
     scheduler = subprocess.Popen(
         [sys.executable, "-m", "dartwing.dartwing_core.standalone.cli", "scheduler"],
         env={**workers.env, **SCALED},
@@ -98,3 +98,5 @@ def test_a_killed_workers_job_runs_again_within_a_scaled_minute_of_the_kill(rt, 
     rerun = [h for h in history if (h["from_status"], h["to_status"]) == ("Queued", "Running")][-1]
     assert [h["message"] for h in history if h["to_status"] == "Queued"][-1] == "Re-run after the worker was lost"
     assert rerun["timestamp"] - killed < timedelta(seconds=60 / SCALE), rerun["timestamp"] - killed
+    spare.kill()  # its re-run sleeps on for half a minute, which a SIGTERM would wait for
+    spare.wait()

@@ -5,7 +5,10 @@ worker processes (concurrency 1 each), says when they are ready, how many of its
 waiting (the first dequeue of a prefilled queue) and how many jobs finished since `begin()`. What
 "finished" means is each system's own end of a job: RQ's finished-job counter, a Completed engine
 row, procrastinate's `succeeded` row, Celery's result row (with the database backend) or its task
-having returned (without), and dramatiq's acknowledgement. Not a benchmark.
+having returned (without), and dramatiq's acknowledgement. A system with a bulk enqueue API (one
+call, one round trip, for a batch: raw RQ's `enqueue_many` on a pipeline, the engine's `submit_jobs`,
+procrastinate's `batch_defer`) also enqueues N that way; the others say why they have none. Not a
+benchmark.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ from common import (
     count_jobs,
     engine_queue,
     enqueue_raw,
+    enqueue_raw_many,
     rq_jobs_done,
     start_engine_workers,
     start_rq_workers,
+    submit_noop_batches,
     submit_noops,
     wait_until,
     wait_workers_ready,
@@ -66,6 +71,8 @@ class System:
 
     key = ""
     label = ""
+    bulk_api = ""  # what enqueue_batches calls; "" when the system has none
+    no_bulk_api = "no bulk enqueue API"  # why not, when bulk_api is ""
 
     def describe(self) -> str:
         """Versions and settings, for the environment lines."""
@@ -85,6 +92,10 @@ class System:
         """Enqueue `count` no-op jobs one call at a time; seconds taken."""
         raise NotImplementedError
 
+    def enqueue_batches(self, count: int, batch: int) -> float:
+        """Enqueue `count` no-op jobs `batch` at a time with `bulk_api`; seconds taken."""
+        raise NotImplementedError
+
     def queued(self) -> int:
         """Messages still waiting for a worker."""
         raise NotImplementedError
@@ -99,6 +110,7 @@ class System:
 
 class RawRQ(System):
     key, label = "raw", "raw RQ SimpleWorker"
+    bulk_api = "Queue.enqueue_many, one pipeline per batch"
 
     def __init__(self, rt: Any):
         self.rt = rt
@@ -118,6 +130,9 @@ class RawRQ(System):
     def enqueue(self, count: int) -> float:
         return enqueue_raw(self.rt, count)
 
+    def enqueue_batches(self, count: int, batch: int) -> float:
+        return enqueue_raw_many(self.rt, count, batch)
+
     def queued(self) -> int:
         from rq import Queue
 
@@ -129,6 +144,7 @@ class RawRQ(System):
 
 class Engine(System):
     key = "engine"
+    bulk_api = "submit_jobs + commit per batch"
 
     def __init__(self, rt: Any, backend: str):
         self.rt = rt
@@ -149,6 +165,9 @@ class Engine(System):
     def enqueue(self, count: int) -> float:
         return submit_noops(self.rt, count)
 
+    def enqueue_batches(self, count: int, batch: int) -> float:
+        return submit_noop_batches(self.rt, count, batch)
+
     def queued(self) -> int:
         from rq import Queue
 
@@ -165,6 +184,8 @@ def _peer_worker_env(rt: Any, **extra: str) -> dict[str, str]:
 class Celery(System):
     """Celery 5, the default prefork pool with `--concurrency 1` (one child runs one task at a time),
     acks_late, Redis broker; with `backend_url`, the SQLAlchemy result backend on PostgreSQL."""
+
+    no_bulk_api = "no bulk enqueue: a group publishes one message per task, as a loop of delay() does"
 
     def __init__(self, rt: Any, conninfo: str | None = None):
         """`conninfo`: the PostgreSQL database of the result backend, or None for no backend."""
@@ -245,6 +266,7 @@ class Dramatiq(System):
     """dramatiq, `--processes 1 --threads 1` per worker, Redis broker, default middleware."""
 
     key, label = "dramatiq", "dramatiq, Redis broker, no result backend"
+    no_bulk_api = "no bulk enqueue: a group or pipeline sends one message per actor call"
 
     def __init__(self, rt: Any):
         from peers.dramatiq_app import NAMESPACE, QUEUE, make_broker
@@ -300,6 +322,7 @@ class Procrastinate(System):
     """procrastinate, `worker --concurrency 1` per process, on the run's own PostgreSQL database."""
 
     key, label = "procrastinate", "procrastinate, PostgreSQL"
+    bulk_api = "Task.batch_defer, one call per batch"
 
     def __init__(self, rt: Any, conninfo: str):
         import psycopg
@@ -341,6 +364,12 @@ class Procrastinate(System):
         started = time.perf_counter()
         for _ in range(count):
             self.noop.defer()
+        return time.perf_counter() - started
+
+    def enqueue_batches(self, count: int, batch: int) -> float:
+        started = time.perf_counter()
+        for first in range(0, count, batch):
+            self.noop.batch_defer(*({} for _ in range(min(batch, count - first))))
         return time.perf_counter() - started
 
     def queued(self) -> int:

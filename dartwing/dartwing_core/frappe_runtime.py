@@ -105,12 +105,16 @@ class FrappeRuntime:
 
     @contextmanager
     def savepoint(self):
+        """The interface's savepoint. After a deadlock, which has rolled the whole transaction back
+        and its savepoints with it, the block's QueryDeadlockError is raised as it is (a caller may
+        retry it), not the failed `rollback to savepoint` (1305) that would replace it."""
         name = f"dartwing_{frappe.generate_hash(length=10)}"
         frappe.db.savepoint(name)
         try:
             yield
-        except BaseException:
-            frappe.db.rollback(save_point=name)
+        except BaseException as exc:
+            if not isinstance(exc, frappe.QueryDeadlockError):
+                frappe.db.rollback(save_point=name)
             raise
         frappe.db.release_savepoint(name)
 

@@ -213,3 +213,47 @@ def test_the_runtimes_clock_is_frappes_without_loading_system_settings(site):
     ours = FrappeRuntime().now()
     assert not hasattr(frappe.local, "system_settings")  # no document loaded for the time zone
     assert abs(now_datetime() - ours) < timedelta(seconds=1)  # v15's answer: the site's zone, naive
+
+
+def test_a_deadlock_inside_a_savepoint_raises_the_deadlock_not_the_lost_savepoint(site):
+    """A deadlock rolls its victim's whole transaction back, savepoints and all: the block's caller
+    sees QueryDeadlockError (which it may retry), not the `rollback to savepoint` that then fails."""
+    import threading
+    import time
+
+    from .conftest import ORG_B
+
+    errors: list[BaseException] = []
+    other_connection: list[bool] = []
+
+    def touch(name: str) -> None:
+        try:
+            with FrappeRuntime().savepoint():
+                frappe.db.sql("update `tabOrganization` set modified=now(6) where name=%s", (name,))
+        except Exception as exc:  # noqa: BLE001 - what the block's caller sees is the point
+            errors.append(exc)
+
+    def other_transaction() -> None:
+        site.connect()
+        try:
+            touch(ORG_B)
+            other_connection.append(True)
+            touch(ORG_A)  # waits for the test's lock
+        finally:
+            frappe.db.rollback()
+            frappe.destroy()
+
+    frappe.db.commit()
+    touch(ORG_A)
+    thread = threading.Thread(target=other_transaction)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while thread.is_alive() and not other_connection:  # it holds Org B's lock
+            assert time.monotonic() < deadline, "the other transaction never took its lock"
+            time.sleep(0.02)
+        touch(ORG_B)  # each holds one lock and asks for the other's: one of the two is the victim
+    finally:
+        frappe.db.rollback()
+        thread.join(60)
+    assert [type(exc) for exc in errors] == [frappe.QueryDeadlockError], errors

@@ -332,14 +332,20 @@ def _insert_deduplicated(
     read. On a violation the holders are locked and read; stale ones give up their slot and the
     insert runs again, live ones are reported. Without a dedup slot in the batch, the rows and `then`
     go in one `Runtime.execute_all`.
+
+    The rows go in in the job_hash index's order: a batch that meets another's uncommitted entry
+    waits on it with a lock on the gap below it too, so a batch inserting out of order deadlocked
+    (1213) with one that still had to insert into that gap (overlapping batches given in orders of
+    their own); in one order, each inserts only above any entry it could be waited on at.
     """
     if not any(row["job_hash"] for row in rows):
         rt.execute_all(chain(_inserts(_JOBS, rows), then))
         return
+    in_index_order = sorted(rows, key=lambda row: (row["job_hash"] is not None, row["job_hash"] or ""))
     for _ in range(_DEDUP_ATTEMPTS):
         try:
             with rt.savepoint():
-                rt.execute_all(_inserts(_JOBS, rows))
+                rt.execute_all(_inserts(_JOBS, in_index_order))
             break
         except Exception as exc:
             if not rt.is_unique_violation(exc):

@@ -129,6 +129,14 @@ def run_job(background_job: str, attempt: int) -> str:
     return status
 
 
+def prefetch_claim(rt: Any, rq_message_id: str) -> None:
+    """Send the claim's read of the job an RQ message names (`rq_job_id`: name-attempt) ahead, as a
+    non-forking worker takes the message: the database reads the row while RQ does its Redis
+    bookkeeping, and `_claim` gets the reply without a round trip of its own (a runtime that can
+    send ahead: StandaloneRuntime.prefetch)."""
+    rt.prefetch(_CLAIM_READ, {"job_name": rq_message_id.rpartition("-")[0]})
+
+
 def flush_outcome(rt: Runtime) -> None:
     """Commit the outcome the last job left to the next claim (group_commit.py), if any: a
     non-forking worker calls this before it waits for a message or stops. Never raises for a lost

@@ -15,8 +15,8 @@ invalidated, when the server is gone.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
-from contextlib import suppress
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +25,6 @@ from dartwing.dartwing_core.background_jobs.runtime import ExecResult
 from dartwing.dartwing_core.background_jobs.sql import precompiled, to_mariadb
 
 DRIVERS = frozenset({"mysqldb", "pymysql"})
-PIPELINING_DRIVER = "mysqldb"  # mysqlclient: `send_query` and `read_query_result` (execute_all)
 
 
 def decimals_as_float(dbapi: Any) -> dict[Any, Any]:
@@ -50,63 +49,98 @@ def execute(
         text, values = precompiled(statement, params) or to_mariadb(statement, params)
     cursor = connection.connection.cursor()
     try:
-        if many:
-            cursor.executemany(text, values)
-        else:
-            cursor.execute(text, values)
-        rows = []
-        if cursor.description:
-            names = [column[0] for column in cursor.description]
-            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        return ExecResult(rows=rows, rowcount=cursor.rowcount)
-    except connection.dialect.loaded_dbapi.Error as exc:
-        raise _translated(connection, exc, text, values) from exc
-    except BaseException as exc:
-        _invalidate_if_interrupted(connection, exc)
-        raise
+        with _raised_as_sqlalchemy(connection, text, values, cursor):
+            if many:
+                cursor.executemany(text, values)
+            else:
+                cursor.execute(text, values)
+            rows = []
+            if cursor.description:
+                names = [column[0] for column in cursor.description]
+                rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            return ExecResult(rows=rows, rowcount=cursor.rowcount)
     finally:
         with suppress(Exception):  # after an invalidation there is no socket left to tidy
             cursor.close()
 
 
-def execute_all(connection: sa.Connection, statements: Iterable[tuple[Any, dict[str, Any]]]) -> None:
-    """Run the statements in order, each sent before the next is taken from `statements`: the
-    client's work that produces (and escapes) the next one overlaps the server's on this one
-    (mysqlclient's `send_query` / `read_query_result`). The first failure is raised as `execute`
-    raises it and nothing after it is sent; the statements before it stay in the transaction."""
-    _begin(connection)
-    db = connection.connection.dbapi_connection
-    items = iter(statements)
-    upcoming = _escaped(db, next(items, None))
-    while upcoming is not None:
-        text, values, sql = upcoming
-        try:
-            db.send_query(sql)
-            try:
-                upcoming = _escaped(db, next(items, None))  # while the server runs `sql`
-            except BaseException:
-                with suppress(Exception):  # take its reply: the connection stays usable (rollback)
-                    db.read_query_result()
-                raise
-            db.read_query_result()
-            db.store_result()  # a statement that returns rows leaves them here: dropped
-        except connection.dialect.loaded_dbapi.Error as exc:
-            raise _translated(connection, exc, text, values) from exc
-        except BaseException as exc:
-            _invalidate_if_interrupted(connection, exc)
-            raise
+class Sent:
+    """A prebuilt statement with its values escaped into its text (`prepare`), then sent to the
+    server with its reply not read yet (`transmit`, then `receive`)."""
+
+    __slots__ = ("connection", "statement", "params", "text", "values", "query")
+
+    def __init__(
+        self, connection: sa.Connection, statement: Any, params: dict[str, Any], text: str, values: Any, query: bytes
+    ):
+        self.connection, self.statement, self.params = connection, statement, params
+        self.text, self.values, self.query = text, values, query
 
 
-def _escaped(db: Any, item: tuple[Any, dict[str, Any]] | None) -> tuple[str, dict[str, Any], bytes] | None:
-    """(text, values, the text with the values escaped into it) of a statement, as the cursor would
-    send it."""
-    if item is None:
-        return None
-    statement, params = item
+def can_send(connection: sa.Connection) -> bool:
+    """Whether the driver can send a statement without waiting for its reply (mysqlclient can)."""
+    return hasattr(connection.connection.dbapi_connection, "send_query")
+
+
+def send(connection: sa.Connection, statement: Any, params: dict[str, Any]) -> Sent:
+    """Send one prebuilt statement and return at once: the server runs it while the caller does
+    other work. Nothing else may run on the connection before `receive` reads its reply."""
+    return transmit(prepare(connection, statement, params))
+
+
+def prepare(connection: sa.Connection, statement: Any, params: dict[str, Any]) -> Sent:
+    """The statement as `send` sends it, not sent yet: the client's share of its work (compiling,
+    escaping), which can run while the server runs the statement sent before."""
     text, values = precompiled(statement, params) or to_mariadb(statement, params)
-    encoding, literal = db.encoding, db.literal
-    sql = text.encode(encoding) % {key.encode(encoding): literal(value) for key, value in values.items()}
-    return text, values, sql
+    dbapi_connection = connection.connection.dbapi_connection
+    with _raised_as_sqlalchemy(connection, text, values):
+        cursor = connection.connection.cursor()
+        try:
+            query = cursor.mogrify(text, values)  # the text cursor.execute would send
+        finally:
+            cursor.close()
+    return Sent(connection, statement, params, text, values, query.encode(dbapi_connection.encoding))
+
+
+def transmit(sent: Sent) -> Sent:
+    """Send a prepared statement (see `send`)."""
+    _begin(sent.connection)
+    with _raised_as_sqlalchemy(sent.connection, sent.text, sent.values):
+        sent.connection.connection.dbapi_connection.send_query(sent.query)
+    return sent
+
+
+def execute_all(connection: sa.Connection, statements: Iterable[tuple[Any, dict[str, Any]]]) -> None:
+    """Run the statements in order, each sent before the next is taken from `statements` and
+    prepared: the client's work on the next one overlaps the server's on this one. The first failure
+    is raised as `execute` raises it and nothing after it is sent; the statements before it stay in
+    the transaction. Only one statement is in flight at a time."""
+    items = iter(statements)
+    item = next(items, None)
+    upcoming = None if item is None else prepare(connection, *item)
+    while upcoming is not None:
+        sent = transmit(upcoming)
+        try:
+            item = next(items, None)  # while the server runs `sent`
+            upcoming = None if item is None else prepare(connection, *item)
+        except BaseException:
+            with suppress(Exception):  # read its reply: the connection stays usable (rollback)
+                receive(sent)
+            raise
+        receive(sent)
+
+
+def receive(sent: Sent) -> ExecResult:
+    """Read the reply of a statement `send` sent, as `execute` would have returned it."""
+    dbapi_connection = sent.connection.connection.dbapi_connection
+    with _raised_as_sqlalchemy(sent.connection, sent.text, sent.values):
+        dbapi_connection.read_query_result()
+        result = dbapi_connection.store_result()
+        if result is None:
+            return ExecResult(rows=[], rowcount=dbapi_connection.affected_rows())
+        names = [column[0] for column in result.describe()]
+        rows = [dict(zip(names, row, strict=True)) for row in result.fetch_row(0)]
+        return ExecResult(rows=rows, rowcount=len(rows))
 
 
 def _begin(connection: sa.Connection) -> None:
@@ -114,22 +148,25 @@ def _begin(connection: sa.Connection) -> None:
         connection.begin()  # no round trip: the driver opens the transaction with the statement
 
 
-def _translated(connection: sa.Connection, exc: Exception, text: str, values: Any) -> sa.exc.DBAPIError:
-    """The driver's error for `text` as SQLAlchemy raises it (see above); the connection is
-    invalidated when the server is gone."""
-    disconnected = connection.dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
-    if disconnected:
-        connection.invalidate(exc)
-    return sa.exc.DBAPIError.instance(
-        text,
-        values,
-        exc,
-        connection.dialect.loaded_dbapi.Error,
-        connection_invalidated=disconnected,
-        dialect=connection.dialect,
-    )
-
-
-def _invalidate_if_interrupted(connection: sa.Connection, exc: BaseException) -> None:
-    if not isinstance(exc, Exception):  # interrupted mid-reply: the connection cannot be reused
-        connection.invalidate(exc)
+@contextmanager
+def _raised_as_sqlalchemy(connection: sa.Connection, text: str, values: Any, cursor: Any = None) -> Iterator[None]:
+    """A driver error raised the way SQLAlchemy raises it (the connection invalidated if the server
+    is gone); an interruption mid-reply invalidates the connection, which cannot be reused."""
+    try:
+        yield
+    except connection.dialect.loaded_dbapi.Error as exc:
+        disconnected = connection.dialect.is_disconnect(exc, connection.connection.dbapi_connection, cursor)
+        if disconnected:
+            connection.invalidate(exc)
+        raise sa.exc.DBAPIError.instance(
+            text,
+            values,
+            exc,
+            connection.dialect.loaded_dbapi.Error,
+            connection_invalidated=disconnected,
+            dialect=connection.dialect,
+        ) from exc
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            connection.invalidate(exc)
+        raise

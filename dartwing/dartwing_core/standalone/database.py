@@ -3,7 +3,8 @@
 SQLite runs in WAL mode with a busy timeout, and every transaction starts with BEGIN IMMEDIATE:
 writers queue for the lock instead of failing when a read transaction tries to upgrade, and
 savepoints work (pysqlite's own transaction handling is switched off, as SQLAlchemy documents).
-MariaDB runs at READ COMMITTED, which keeps the unique-index dedup free of gap-lock deadlocks.
+MariaDB runs at READ COMMITTED, which keeps the dedup's locking reads free of gap locks (a
+duplicate-key check still locks the gap below the entry it waits on: bulk.py inserts in index order).
 
 A MariaDB connection costs no round trip when a transaction takes it from the pool or gives it back:
 every transaction ends in an explicit COMMIT or ROLLBACK (the runtime's, or SQLAlchemy's own when a
@@ -96,6 +97,13 @@ def _add_missing_indexes(engine: sa.Engine) -> None:
             for index in table.indexes:
                 if (table.name, index.name) in wanted and index.name not in present:
                     index.create(conn)
+
+
+def ended_the_transaction(exc: BaseException) -> bool:
+    """Whether the server rolled the whole transaction back on `exc`: a MariaDB/MySQL deadlock (1213)
+    does, savepoints and all (a lock wait timeout, 1205, ends only the statement)."""
+    code = getattr(getattr(exc, "orig", None), "args", None) or (None,)
+    return isinstance(exc, sa.exc.OperationalError) and code[0] == 1213
 
 
 def is_unique_violation(exc: BaseException) -> bool:

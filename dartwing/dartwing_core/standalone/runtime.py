@@ -44,9 +44,10 @@ _KEEPALIVE = {
 }
 
 
-def redis_client(url: str, *, waits: bool = False) -> redis.Redis:
-    """A Redis client whose commands fail after `redis_socket_timeout_seconds` without an answer;
-    with `waits` (RQ's worker connection) no timeout is set here: RQ sets one above its dequeue's."""
+def redis_client(url: str, *, waits: bool = False, client_class: type[redis.Redis] = redis.Redis) -> redis.Redis:
+    """A Redis client (of `client_class`) whose commands fail after `redis_socket_timeout_seconds`
+    without an answer; with `waits` (RQ's worker connection) no timeout is set here: RQ sets one
+    above its dequeue's."""
     timeout = settings().redis_socket_timeout_seconds
     options: dict[str, Any] = {
         "socket_connect_timeout": timeout,
@@ -57,7 +58,7 @@ def redis_client(url: str, *, waits: bool = False) -> redis.Redis:
             socket_keepalive=True,
             socket_keepalive_options=_KEEPALIVE,
         )
-    return redis.Redis.from_url(url, **options)
+    return client_class.from_url(url, **options)
 
 
 QUEUE_PREFIX = "dartwing"
@@ -83,6 +84,8 @@ class _ThreadState(threading.local):
         self.user: str | None = None
         # While a commit's callbacks run: the one Redis pipeline their writes go into.
         self.redis_batch: _CommitBatch | None = None
+        # A read sent ahead by `prefetch`, its reply not read yet.
+        self.prefetched: compiled.Sent | None = None
 
 
 # PUBLISH each argument on the channel, in order.
@@ -123,7 +126,6 @@ class StandaloneRuntime:
         self.engine = database.create_engine(config.db_url)
         self._name_blocks = naming.Blocks()  # series numbers reserved ahead (database servers)
         self._runs_compiled = self.engine.dialect.driver in compiled.DRIVERS
-        self._pipelines = self.engine.dialect.driver == compiled.PIPELINING_DRIVER
         self.redis_url = config.redis_url or EmbeddedRedis(config.home).ensure_running()
         self.redis = redis_client(self.redis_url)
         self.namespace = "dartwing"
@@ -141,9 +143,33 @@ class StandaloneRuntime:
 
     # --- database ------------------------------------------------------------------------------
     def _connection(self) -> sa.Connection:
+        if self._state.prefetched is not None:
+            self._take_prefetched()  # unused: read off the wire before anything else runs
         if self._state.connection is None:
             self._state.connection = self.engine.connect()
         return self._state.connection
+
+    def prefetch(self, statement: Any, params: dict[str, Any]) -> None:
+        """Send a prebuilt read in the open transaction without waiting for it: the next `execute`
+        of the same statement and params returns its reply, so the database works while the caller
+        does other things (a worker: RQ's Redis bookkeeping of the message it just took). Anything
+        else run first reads and drops the reply. Does nothing without an open transaction (a dead
+        pooled connection must fail on a statement that can be retried) or with a driver that
+        cannot send ahead (PyMySQL, SQLite)."""
+        connection = self._state.connection
+        if connection is None or not self._runs_compiled or not compiled.can_send(connection):
+            return
+        if self._state.prefetched is not None:
+            self._take_prefetched()
+        self._state.prefetched = compiled.send(connection, statement, params)
+
+    def _take_prefetched(self, statement: Any = None, params: Params = None) -> ExecResult | None:
+        """The prefetched reply if it is that of `statement` with `params`; read either way."""
+        sent, self._state.prefetched = self._state.prefetched, None
+        if sent is None:
+            return None
+        result = compiled.receive(sent)
+        return result if sent.statement is statement and sent.params == params else None
 
     def execute(self, statement: Any, params: Params = None) -> ExecResult:
         first_of_transaction = self._state.connection is None
@@ -158,6 +184,10 @@ class StandaloneRuntime:
             return self._execute(statement, params)
 
     def _execute(self, statement: Any, params: Params) -> ExecResult:
+        if self._state.prefetched is not None:
+            prefetched = self._take_prefetched(statement, params)
+            if prefetched is not None:
+                return prefetched
         if params is not None and self._runs_compiled:  # a prebuilt hot-path statement
             return compiled.execute(self._connection(), statement, params)
         result = self._connection().execute(built(statement), params)
@@ -168,24 +198,34 @@ class StandaloneRuntime:
         """Pipelined on mysqlclient (`compiled.execute_all`); one by one otherwise. The first statement
         of a transaction runs on its own, so a dead pooled connection is replaced as `execute` does."""
         items = iter(statements)
-        if not self._pipelines:
-            for statement, params in items:
-                self.execute(statement, params)
-            return
-        if self._state.connection is None:
+        if self._runs_compiled and self._state.connection is None:
             for statement, params in islice(items, 1):
                 self.execute(statement, params)
-        compiled.execute_all(self._connection(), items)
+        if self._runs_compiled and self._state.connection is not None and compiled.can_send(self._connection()):
+            compiled.execute_all(self._connection(), items)
+            return
+        for statement, params in items:
+            self.execute(statement, params)
 
     @contextmanager
     def savepoint(self):
-        with self._connection().begin_nested():
+        """The interface's savepoint; after a deadlock, which has rolled the whole transaction back and
+        its savepoints with it, the block's error is raised as it is, not a failed ROLLBACK TO SAVEPOINT."""
+        nested = self._connection().begin_nested()
+        try:
             yield
+        except BaseException as exc:
+            if not database.ended_the_transaction(exc):
+                nested.rollback()
+            raise
+        nested.commit()
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         return database.is_unique_violation(exc)
 
     def commit(self) -> None:
+        if self._state.prefetched is not None:
+            self._take_prefetched()
         connection, self._state.connection = self._state.connection, None
         if connection is not None:
             try:
@@ -217,6 +257,10 @@ class StandaloneRuntime:
                 log.warning("after-commit Redis writes failed (the minute sweep re-sends): %s", exc)
 
     def rollback(self) -> None:
+        sent, self._state.prefetched = self._state.prefetched, None
+        if sent is not None:
+            with suppress(sa.exc.DBAPIError):  # a lost connection: the rollback below says so
+                compiled.receive(sent)
         connection, self._state.connection = self._state.connection, None
         self._state.callbacks = []
         if connection is not None:

@@ -19,9 +19,12 @@ from datetime import datetime, timezone
 import redis
 import sqlalchemy as sa
 from rq import Queue, SimpleWorker, Worker
+from rq.job import Job
+from rq.utils import now as rq_now
+from rq.worker import WorkerStatus
 
 from dartwing.dartwing_core.background_jobs import group_commit
-from dartwing.dartwing_core.background_jobs.execution import flush_outcome, prepare_statements
+from dartwing.dartwing_core.background_jobs.execution import flush_outcome, prefetch_claim, prepare_statements
 from dartwing.dartwing_core.background_jobs.runtime import get_runtime
 
 from .runtime import QUEUE_NAMES, StandaloneRuntime, redis_client
@@ -32,6 +35,9 @@ RECONNECT_FIRST_WAIT_SECONDS = 1.0
 RECONNECT_MAX_WAIT_SECONDS = 30.0
 # At most one stand-alone stamp of the worker's RQ key per this many seconds (see _SparseHeartbeat).
 WORKER_HEARTBEAT_SECONDS = 1.0
+# At most one look for `rq suspend` per this many seconds (see _SparseBookkeeping): a suspension
+# takes effect within it.
+SUSPENSION_CHECK_SECONDS = 1.0
 
 
 def run_worker(
@@ -79,9 +85,38 @@ def new_worker(rt: StandaloneRuntime, worker_class: type[Worker], name: str | No
     """An RQ worker on the priority queues, on a Redis connection of its own: RQ raises that
     connection's socket timeout above its blocking dequeue's wait, while the runtime's client (used
     by the jobs) keeps its short one."""
-    connection = redis_client(rt.redis_url, waits=True)
-    queues = [OutcomeFlushingQueue(queue, connection=connection) for queue in QUEUE_NAMES]
-    return worker_class(queues, connection=connection, name=name, queue_class=OutcomeFlushingQueue)
+    connection = redis_client(rt.redis_url, waits=True, client_class=WorkerRedis)
+    queue_class = type("OutcomeFlushingQueue", (OutcomeFlushingQueue,), {})  # this worker's own
+    queues = [queue_class(queue, connection=connection) for queue in QUEUE_NAMES]
+    worker = worker_class(queues, connection=connection, name=name, queue_class=queue_class)
+    queue_class.worker = worker
+    return worker
+
+
+class WorkerRedis(redis.Redis):
+    """The worker's own connection, without two of RQ's per-job commands that cannot change anything
+    for the engine's messages (two round trips of RQ's nine a job):
+
+    - PERSIST of the message's hash as its function starts: the engine sends its messages without a
+      TTL, and a hash that expired during a run would only lose RQ's copy of the outcome;
+    - WATCH of the message's RQ dependents key before RQ's success pipeline: the engine's messages
+      never have RQ dependents (dependencies live in the rows), and that pipeline is a MULTI/EXEC
+      all the same.
+    """
+
+    def persist(self, name):
+        if str(name).startswith(Job.redis_job_namespace_prefix):
+            return False
+        return super().persist(name)
+
+    def pipeline(self, transaction=True, shard_hint=None):
+        return _WorkerPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+
+
+class _WorkerPipeline(redis.client.Pipeline):
+    def watch(self, *names):
+        names = [name for name in names if not str(name).endswith(":dependents")]
+        return super().watch(*names) if names else True
 
 
 # The first message of the first non-empty list of KEYS, popped in one round trip: what RQ's
@@ -101,7 +136,10 @@ class OutcomeFlushingQueue(Queue):
     held for the next claim (group_commit.py): with a message there, the next claim commits it;
     with none, it is committed before the wait, never left open while the worker idles. And no RQ
     dependents are looked up after a job: the engine's messages never have any (dependencies live
-    in the rows), and the lookup is a round trip per job."""
+    in the rows), and the lookup is a round trip per job. Each worker has a subclass of its own,
+    whose `worker` is told before it waits (its `idle` state is written then, _SparseBookkeeping)."""
+
+    worker = None
 
     def enqueue_dependents(self, job, pipeline=None, exclude_job_id=None, **_ignored):
         return None
@@ -110,14 +148,24 @@ class OutcomeFlushingQueue(Queue):
     def lpop(cls, queue_keys, timeout, connection=None):
         global _pop_first
         if group_commit.pending() is None:
+            cls._before_wait()
             return super().lpop(queue_keys, timeout, connection=connection)
         if _pop_first is None:
             _pop_first = connection.register_script(_POP_FIRST)
         found = _pop_first(keys=list(queue_keys), client=connection)
         if found:
+            prefetch_claim(get_runtime(), found[1].decode())
             return found[0], found[1]
         flush_outcome(get_runtime())
-        return None if timeout is None else super().lpop(queue_keys, timeout, connection=connection)
+        if timeout is None:
+            return None
+        cls._before_wait()
+        return super().lpop(queue_keys, timeout, connection=connection)
+
+    @classmethod
+    def _before_wait(cls):
+        if cls.worker is not None:
+            cls.worker.write_deferred_state()
 
 
 def _prepare_work_horses(rt: StandaloneRuntime) -> None:
@@ -161,11 +209,60 @@ class _SparseHeartbeat:
         super().heartbeat(timeout, pipeline)
 
 
-class StopAwareWorker(_StopAware, _SparseHeartbeat, Worker):
+class _SparseBookkeeping:
+    """Four more of RQ's per-job round trips that say nothing new:
+
+    - the state: RQ writes `idle` when a job ends and again when it starts waiting for the next,
+      then `busy` (in a pipeline) as the next job starts. A stand-alone `idle` is written only when
+      the worker is about to wait for a message (`write_deferred_state`, called by its queue class):
+      with one waiting, `busy` follows at once. Any other stand-alone write of the state this worker
+      last wrote stand-alone is skipped (one written in a pipeline is never taken as written: the
+      pipeline may not have run);
+    - the suspension check (`rq suspend`), with a worker stamp, before every dequeue: done at most
+      once per SUSPENSION_CHECK_SECONDS;
+    - the job's stamp when its function returns (rq 2), which keeps a job alive in the started
+      registry while success or failure callbacks run: the engine's messages have none.
+    """
+
+    _state_written = None
+    _state_deferred = False
+    _suspension_checked = -math.inf
+
+    def set_state(self, state, pipeline=None):
+        self._state_deferred = False
+        if pipeline is None:
+            if state == self._state_written or state == WorkerStatus.IDLE:
+                self._state = state
+                self._state_deferred = state != self._state_written
+                return
+            self._state_written = state
+        else:
+            self._state_written = None
+        super().set_state(state, pipeline)
+
+    def write_deferred_state(self):
+        """Write the `idle` state set_state left for the moment the worker waits."""
+        if self._state_deferred:
+            self._state_deferred = False
+            self._state_written = self._state
+            super().set_state(self._state)
+
+    def check_for_suspension(self, burst):
+        now = time.monotonic()
+        if now - self._suspension_checked < SUSPENSION_CHECK_SECONDS:
+            return
+        super().check_for_suspension(burst)
+        self._suspension_checked = now
+
+    def handle_execution_ended(self, job, queue, heartbeat_ttl):
+        job.ended_at = rq_now()
+
+
+class StopAwareWorker(_StopAware, _SparseHeartbeat, _SparseBookkeeping, Worker):
     pass
 
 
-class StopAwareSimpleWorker(_StopAware, _SparseHeartbeat, SimpleWorker):
+class StopAwareSimpleWorker(_StopAware, _SparseHeartbeat, _SparseBookkeeping, SimpleWorker):
     pass
 
 
