@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -187,6 +188,31 @@ def test_metrics_counts_rates_and_scope(rt):
     with pytest.raises(JobNotFoundError):
         get_job_history(a1.name)
     assert b1.name
+
+
+def test_a_tick_ends_its_transaction_so_the_scheduler_never_sleeps_holding_one(rt, monkeypatch):
+    """The five-minute tick ends in reads (the metrics); left open while the scheduler slept to its
+    next tick, on SQLite that transaction held the file's write lock and every other process failed
+    after the busy timeout."""
+    from dartwing.dartwing_core.standalone import scheduler as standalone_scheduler
+
+    five_minutes = "dartwing.dartwing_core.background_jobs.scheduler.every_five_minutes"
+    monkeypatch.setattr(standalone_scheduler, "SCHEDULE", {"*/5 * * * *": five_minutes})
+    submit_job("echo", ORG_A, {"n": 1})
+    rt.commit()
+    clock = [1_800_000_000.0]
+
+    def sleep(seconds):
+        clock[0] += seconds
+
+    assert run_scheduler(rt, ticks=1, clock=lambda: clock[0], sleep=sleep) == 1
+    assert rt._state.connection is None  # nothing left open
+    if rt.engine.dialect.name == "sqlite":  # another process may write at once
+        other = sqlite3.connect(rt.engine.url.database, timeout=0.1)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+        finally:
+            other.close()
 
 
 def test_scheduler_runs_each_tick_once_across_two_schedulers(rt):

@@ -72,7 +72,13 @@ def _claim_with_retry(rt: StandaloneRuntime, path: str, due: datetime, outage: O
 def run_scheduler(
     rt: StandaloneRuntime, *, ticks: int | None = None, clock=time.time, sleep=time.sleep
 ) -> int:
-    """Run the schedule until stopped (or for `ticks` due ticks). Returns how many ticks this process ran."""
+    """Run the schedule until stopped (or for `ticks` due ticks). Returns how many ticks this process ran.
+
+    Each tick ends its transaction as Frappe's job runner ends a scheduled job's: committed after
+    the function returns, rolled back if it raises. A tick that ended inside one (the five-minute
+    metrics reads) left it open while the scheduler slept to the next tick; on SQLite every
+    transaction holds the file's write lock, so every other process waited, and failed after the
+    30 s busy timeout."""
     start = datetime.fromtimestamp(clock(), timezone.utc)
     upcoming = {path: croniter(expr, start).get_next(datetime) for expr, path in SCHEDULE.items()}
     crons = {path: expr for expr, path in SCHEDULE.items()}
@@ -93,7 +99,9 @@ def run_scheduler(
             log.info("running %s for %s", path, due.isoformat())
             try:
                 result = _function(path)()
+                rt.commit()
             except Exception:  # noqa: BLE001 - one failed tick must not stop the schedule
+                rt.rollback()
                 log.exception("%s failed for %s", path, due.isoformat())
                 continue
             log.info("%s -> %s", path, result)
