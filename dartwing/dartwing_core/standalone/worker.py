@@ -33,7 +33,7 @@ log = logging.getLogger("dartwing")
 
 RECONNECT_FIRST_WAIT_SECONDS = 1.0
 RECONNECT_MAX_WAIT_SECONDS = 30.0
-# At most one stand-alone stamp of the worker's RQ key per this many seconds (see _SparseHeartbeat).
+# At most one stand-alone stamp of the worker's RQ key per this many seconds (see _SparseBookkeeping).
 WORKER_HEARTBEAT_SECONDS = 1.0
 # At most one look for `rq suspend` per this many seconds (see _SparseBookkeeping): a suspension
 # takes effect within it.
@@ -94,8 +94,8 @@ def new_worker(rt: StandaloneRuntime, worker_class: type[Worker], name: str | No
 
 
 class WorkerRedis(redis.Redis):
-    """The worker's own connection, without two of RQ's per-job commands that cannot change anything
-    for the engine's messages (two round trips of RQ's nine a job):
+    """The worker's own connection, without two of RQ's per-job commands (a round trip each) that
+    cannot change anything for the engine's messages:
 
     - PERSIST of the message's hash as its function starts: the engine sends its messages without a
       TTL, and a hash that expired during a run would only lose RQ's copy of the outcome;
@@ -191,27 +191,14 @@ class _StopAware:
         super().request_stop(signum, frame)
 
 
-class _SparseHeartbeat:
-    """RQ stamps its worker key (EXPIRE, then HSET last_heartbeat: two round trips) before and after
-    every dequeue and when a job starts: seven round trips per job, a quarter of RQ's own per-job
-    cost. The key lives worker_ttl + 60 s (480 s by default), and monitoring reads `last_heartbeat`
-    to the second, so a stamp is skipped when the last one is under WORKER_HEARTBEAT_SECONDS old.
-    Stamps that ride in one of RQ's pipelines, or that set a job's own timeout, always go."""
-
-    _last_stamp = -math.inf
-
-    def heartbeat(self, timeout=None, pipeline=None):
-        if pipeline is None and timeout is None:
-            now = time.monotonic()
-            if now - self._last_stamp < WORKER_HEARTBEAT_SECONDS:
-                return
-            self._last_stamp = now
-        super().heartbeat(timeout, pipeline)
-
-
 class _SparseBookkeeping:
-    """Four more of RQ's per-job round trips that say nothing new:
+    """RQ's per-job round trips that say nothing new, skipped:
 
+    - the worker key's stamp (EXPIRE, then HSET last_heartbeat) before and after every dequeue and
+      when a job starts, seven round trips a job: the key lives worker_ttl + 60 s (480 s by
+      default) and monitoring reads `last_heartbeat` to the second, so a stand-alone stamp is
+      skipped when the last one is under WORKER_HEARTBEAT_SECONDS old (stamps that ride in one of
+      RQ's pipelines, or that set a job's own timeout, always go);
     - the state: RQ writes `idle` when a job ends and again when it starts waiting for the next,
       then `busy` (in a pipeline) as the next job starts. A stand-alone `idle` is written only when
       the worker is about to wait for a message (`write_deferred_state`, called by its queue class):
@@ -224,9 +211,18 @@ class _SparseBookkeeping:
       registry while success or failure callbacks run: the engine's messages have none.
     """
 
+    _last_stamp = -math.inf
     _state_written = None
     _state_deferred = False
     _suspension_checked = -math.inf
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        if pipeline is None and timeout is None:
+            now = time.monotonic()
+            if now - self._last_stamp < WORKER_HEARTBEAT_SECONDS:
+                return
+            self._last_stamp = now
+        super().heartbeat(timeout, pipeline)
 
     def set_state(self, state, pipeline=None):
         self._state_deferred = False
@@ -258,11 +254,11 @@ class _SparseBookkeeping:
         job.ended_at = rq_now()
 
 
-class StopAwareWorker(_StopAware, _SparseHeartbeat, _SparseBookkeeping, Worker):
+class StopAwareWorker(_StopAware, _SparseBookkeeping, Worker):
     pass
 
 
-class StopAwareSimpleWorker(_StopAware, _SparseHeartbeat, _SparseBookkeeping, SimpleWorker):
+class StopAwareSimpleWorker(_StopAware, _SparseBookkeeping, SimpleWorker):
     pass
 
 
