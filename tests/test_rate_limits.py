@@ -5,6 +5,7 @@ racing on MariaDB, and the rules on both stores."""
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -259,30 +260,38 @@ def test_a_per_organization_line_is_read_only_when_one_of_its_windows_opens(rt, 
     assert set(_statuses(rt, [jobs[1].name, jobs[3].name]).values()) == {"Queued"}
 
 
+@contextmanager
+def one_worker_and_the_releaser(rt, workers):
+    """A worker and the delay releaser running, and no overdue minute sweep (its turn is taken), so
+    only the releaser can start a held job as its window opens; the releaser stops at the end."""
+    from rq import Worker
+
+    assert claim_minute_sweep(rt)
+    workers.start()
+    wait_for(lambda: len(Worker.all(connection=rt.redis)) == 1, timeout=30)
+    stop = threading.Event()
+    releaser = start_delay_releases(rt, stop)
+    try:
+        yield
+    finally:
+        stop.set()
+        releaser.join(10)
+
+
 @pytest.mark.mariadb
 @pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
 @pytest.mark.parametrize("per_org", [False, True], ids=["shared", "per-org"])
 def test_with_only_the_releaser_running_the_line_starts_as_the_window_opens(rt, workers, per_org):
     """No minute sweep (its turn is taken), no submit and no finish when the window opens: the
     releaser alone must release the second half, within about a second of each slot's opening."""
-    from rq import Worker
-
     count, period = 3, 3
     _limit(rt, "limited", count, period, per_org=per_org)
-    assert claim_minute_sweep(rt)  # no worker runs the overdue minute sweep during the test
-    workers.start()
-    wait_for(lambda: len(Worker.all(connection=rt.redis)) == 1, timeout=30)
-    stop = threading.Event()
-    releaser = start_delay_releases(rt, stop)
-    try:
+    with one_worker_and_the_releaser(rt, workers):
         rt.set_user(ALICE)
         jobs = submit_jobs([{"job_type": "limited", "organization": ORG_A, "parameters": {"n": n}} for n in range(2 * count)])
         rt.commit()
         names = [j.name for j in jobs]
         wait_for(lambda: set(_statuses(rt, names).values()) == {"Completed"}, timeout=30, interval=0.1)
-    finally:
-        stop.set()
-        releaser.join(10)
     starts = _starts(rt, names)
     _assert_window(starts, count, period)
     late = [(later - first).total_seconds() - period for first, later in zip(starts, starts[count:], strict=False)]
@@ -294,25 +303,15 @@ def test_with_only_the_releaser_running_the_line_starts_as_the_window_opens(rt, 
 @pytest.mark.mariadb
 @pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
 def test_with_a_worker_and_the_releaser_delayed_jobs_of_a_limited_type_keep_their_time_and_the_limit(rt, workers):
-    from rq import Worker
-
     count, period = 2, 3
     _limit(rt, "limited", count, period)
-    assert claim_minute_sweep(rt)
-    workers.start()
-    wait_for(lambda: len(Worker.all(connection=rt.redis)) == 1, timeout=30)
-    stop = threading.Event()
-    releaser = start_delay_releases(rt, stop)
-    try:
+    with one_worker_and_the_releaser(rt, workers):
         rt.set_user(ALICE)
         now = [submit_job("limited", ORG_A, {"n": n}) for n in range(count)]
         delayed = [submit_job("limited", ORG_A, {"n": n}, delay=1) for n in range(count, 2 * count + 1)]
         rt.commit()
         names = [j.name for j in now + delayed]
         wait_for(lambda: set(_statuses(rt, names).values()) == {"Completed"}, timeout=30, interval=0.1)
-    finally:
-        stop.set()
-        releaser.join(10)
     _assert_window(_starts(rt, names), count, period)
     for job in delayed:
         done = _row(rt, job.name)
